@@ -1,0 +1,178 @@
+//! `WWW-Authenticate: Bearer …` challenges (RFC 6750 §3, RFC 9110 §11.6.1).
+//!
+//! Every challenge carries at least `realm`, so a bare `Bearer` is never sent. Parameters are
+//! `name="value"`, comma-separated, each name at most once, values quoted with `"` and `\`
+//! escaped. Values that cannot be sent at all (control characters, non-ASCII) are refused when
+//! the [`Challenge`] is built, never at request time.
+//!
+//! ```
+//! use bearer_guard::challenge::Challenge;
+//! use bearer_guard::ErrorKind;
+//!
+//! let challenge = Challenge::new("orders \"v2\"").unwrap();
+//! assert_eq!(challenge.header(None), r#"Bearer realm="orders \"v2\"""#);
+//! assert_eq!(
+//!     challenge.header(Some(ErrorKind::Expired)),
+//!     r#"Bearer realm="orders \"v2\"", error="invalid_token", error_description="The access token expired""#,
+//! );
+//! assert!(Challenge::new("bad\r\nrealm").is_err());
+//! ```
+
+use http::HeaderValue;
+
+use crate::error::{ConfigError, ErrorKind};
+use crate::scope::ScopeRequirement;
+
+/// The realm used when none is configured.
+pub const DEFAULT_REALM: &str = "api";
+
+/// A validated challenge prefix (`Bearer realm="…"`) from which every answer is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    prefix: String,
+}
+
+impl Default for Challenge {
+    fn default() -> Self {
+        Self::new(DEFAULT_REALM).expect("the default realm is valid")
+    }
+}
+
+impl Challenge {
+    /// A challenge for `realm`.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidChallengeParam`] if the realm holds a control character or a
+    /// character outside visible ASCII and space.
+    pub fn new(realm: &str) -> Result<Self, ConfigError> {
+        if !realm.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+            return Err(ConfigError::InvalidChallengeParam("realm"));
+        }
+        let mut prefix = String::with_capacity(realm.len() + 16);
+        prefix.push_str("Bearer ");
+        push_param(&mut prefix, "realm", realm);
+        Ok(Self { prefix })
+    }
+
+    /// The challenge for a rejection of `kind`; `None` is the challenge for a request without
+    /// credentials (no `error` parameter, RFC 6750 §3.1).
+    ///
+    /// For [`ErrorKind::InsufficientScope`] use [`Challenge::insufficient_scope`], which names
+    /// the scopes.
+    pub fn header(&self, kind: Option<ErrorKind>) -> HeaderValue {
+        let mut value = self.prefix.clone();
+        if let Some(kind) = kind.filter(|k| *k != ErrorKind::MissingCredentials) {
+            push_error(&mut value, kind);
+        }
+        to_header(value)
+    }
+
+    /// `error="insufficient_scope"` with `scope="…"` naming the scopes the route requires.
+    pub fn insufficient_scope(&self, required: &ScopeRequirement) -> HeaderValue {
+        let mut value = self.prefix.clone();
+        push_error(&mut value, ErrorKind::InsufficientScope);
+        value.push_str(", ");
+        push_param(&mut value, "scope", &required.scope_param());
+        to_header(value)
+    }
+}
+
+fn error_code(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidRequest => "invalid_request",
+        ErrorKind::InsufficientScope => "insufficient_scope",
+        _ => "invalid_token",
+    }
+}
+
+fn push_error(value: &mut String, kind: ErrorKind) {
+    value.push_str(", ");
+    push_param(value, "error", error_code(kind));
+    value.push_str(", ");
+    push_param(value, "error_description", kind.description());
+}
+
+fn push_param(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    for c in value.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+fn to_header(value: String) -> HeaderValue {
+    // Every part was checked to be visible ASCII or space: the realm in `new`, scopes by the
+    // scope-token grammar, codes and descriptions are fixed strings.
+    HeaderValue::try_from(value).expect("challenge values are checked when built")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ERROR_CHARS: fn(u8) -> bool = |b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+
+    #[test]
+    fn descriptions_use_only_the_allowed_characters() {
+        use ErrorKind::*;
+        for kind in [
+            MissingCredentials,
+            InvalidRequest,
+            TokenTooLarge,
+            Malformed,
+            AlgorithmNotAllowed,
+            UnsupportedCriticalHeader,
+            InvalidType,
+            UnknownKey,
+            InvalidSignature,
+            InvalidIssuer,
+            InvalidAudience,
+            Expired,
+            NotYetValid,
+            IssuedInFuture,
+            InvalidClaim,
+            InsufficientScope,
+            KeysUnavailable,
+        ] {
+            assert!(kind.description().bytes().all(ERROR_CHARS), "{kind:?}");
+            assert!(error_code(kind).bytes().all(ERROR_CHARS), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn realm_is_escaped_and_control_characters_refused() {
+        let c = Challenge::new(r#"a\b"c"#).unwrap();
+        assert_eq!(c.header(None), r#"Bearer realm="a\\b\"c""#);
+        for bad in ["a\rb", "a\nb", "a\tb", "caf\u{e9}", "\u{7f}"] {
+            assert_eq!(
+                Challenge::new(bad),
+                Err(ConfigError::InvalidChallengeParam("realm")),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_credentials_have_no_error_param() {
+        let c = Challenge::default();
+        assert_eq!(c.header(None), r#"Bearer realm="api""#);
+        assert_eq!(
+            c.header(Some(ErrorKind::MissingCredentials)),
+            r#"Bearer realm="api""#
+        );
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_required_scopes() {
+        let c = Challenge::default();
+        let req = ScopeRequirement::all(["read", "write"]);
+        assert_eq!(
+            c.insufficient_scope(&req),
+            r#"Bearer realm="api", error="insufficient_scope", error_description="The access token lacks the required scope", scope="read write""#
+        );
+    }
+}

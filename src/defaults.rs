@@ -1,0 +1,50 @@
+//! Every default in one place. The README's defaults table is written from this file.
+
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+/// Asymmetric algorithms accepted unless configured otherwise (RFC 8725 §3.1). HMAC is never
+/// on by default, and `none` can never be enabled.
+pub const ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`: enough for NTP-synced hosts, small enough
+/// not to stretch a five-minute token noticeably.
+pub const LEEWAY: Duration = Duration::from_secs(30);
+
+/// Largest token accepted, checked before any decoding work.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Longest `kid` accepted in a token header.
+pub const MAX_KID_BYTES: usize = 256;
+
+/// How old a fetched key set may grow before a background refresh.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// Least time between two refreshes caused by unknown `kid`s.
+pub const UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// First wait after a failed fetch; doubles with each further failure…
+pub const MIN_RETRY: Duration = Duration::from_secs(1);
+
+/// …up to this.
+pub const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// Timeout of one metadata or JWKS request.
+pub const FETCH_TIMEOUT: Duration = super::jwks::fetch::DEFAULT_FETCH_TIMEOUT;
+
+/// Largest metadata or JWKS document accepted.
+pub const MAX_DOCUMENT_BYTES: usize = super::jwks::fetch::DEFAULT_MAX_DOCUMENT_BYTES;
+
+/// The `realm` of challenges.
+pub const REALM: &str = super::challenge::DEFAULT_REALM;

@@ -1,0 +1,212 @@
+//! Errors: [`AuthError`] for a rejected request, [`ConfigError`] for a guard that cannot be built.
+//!
+//! Neither ever carries token content, a secret or an `Authorization` header: only a fixed
+//! [`ErrorKind`] and, for configuration, the name of the setting at fault.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why a request was not let through.
+///
+/// The kind is stable and cheap to copy; the guard also puts it into the extensions of every
+/// rejection response so that outer layers (logging, metrics) can count rejections by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No bearer credential in the request (absent, or another scheme such as `Basic`).
+    MissingCredentials,
+    /// The request is malformed (RFC 6750 `invalid_request`): an empty or badly formed
+    /// `Bearer` credential, several `Authorization` headers, or a token in the query string.
+    InvalidRequest,
+    /// The token is larger than the configured size cap.
+    TokenTooLarge,
+    /// Not a compact JWS: wrong number of segments, bad base64url, padding, or non-JSON parts.
+    Malformed,
+    /// `alg` is not on the allowlist (this includes `none` in any spelling).
+    AlgorithmNotAllowed,
+    /// The header names a `crit` extension that is not implemented.
+    UnsupportedCriticalHeader,
+    /// `typ` is not accepted by the configured policy.
+    InvalidType,
+    /// No key of the token's issuer fits the token's `kid` and `alg`, even after a refresh.
+    UnknownKey,
+    /// The signature does not verify.
+    InvalidSignature,
+    /// `iss` is missing or not one of the trusted issuers.
+    InvalidIssuer,
+    /// `aud` is missing or holds none of the configured audiences.
+    InvalidAudience,
+    /// The token has expired.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iat` is in the future.
+    IssuedInFuture,
+    /// A required claim is missing, or a claim has the wrong JSON type.
+    InvalidClaim,
+    /// The token is valid but lacks the scopes the route requires.
+    InsufficientScope,
+    /// No usable key set could be had for the issuer (never loaded, or too stale).
+    KeysUnavailable,
+}
+
+impl ErrorKind {
+    /// The fixed, client-safe sentence used as `error_description`.
+    ///
+    /// Descriptions never echo token content or internal detail (RFC 6750 §3, standards rule 9).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "No bearer token was presented",
+            Self::InvalidRequest => "The request carries a malformed bearer credential",
+            Self::TokenTooLarge => "The access token is too large",
+            Self::Expired => "The access token expired",
+            Self::NotYetValid => "The access token is not yet valid",
+            Self::InvalidAudience => "The access token is not meant for this resource",
+            Self::InvalidIssuer => "The access token comes from an untrusted issuer",
+            Self::InsufficientScope => "The access token lacks the required scope",
+            Self::KeysUnavailable => "The signing keys are temporarily unavailable",
+            Self::Malformed
+            | Self::AlgorithmNotAllowed
+            | Self::UnsupportedCriticalHeader
+            | Self::InvalidType
+            | Self::UnknownKey
+            | Self::InvalidSignature
+            | Self::IssuedInFuture
+            | Self::InvalidClaim => "The access token is invalid",
+        }
+    }
+
+    /// Whether the cause lies with the token (RFC 6750 `invalid_token`, answered with 401).
+    pub fn is_invalid_token(self) -> bool {
+        !matches!(
+            self,
+            Self::MissingCredentials
+                | Self::InvalidRequest
+                | Self::InsufficientScope
+                | Self::KeysUnavailable
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+/// A request that failed authentication or authorization.
+///
+/// Opaque on purpose: match on [`AuthError::kind`]. It holds no token content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthError {
+    kind: ErrorKind,
+    retry_after: Option<Duration>,
+}
+
+impl AuthError {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn keys_unavailable(retry_after: Duration) -> Self {
+        Self {
+            kind: ErrorKind::KeysUnavailable,
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// For [`ErrorKind::KeysUnavailable`]: when it is worth trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl From<ErrorKind> for AuthError {
+    fn from(kind: ErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// A guard, validator or requirement that cannot be built as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No trusted issuer was configured.
+    NoIssuer,
+    /// The same issuer was configured twice.
+    DuplicateIssuer(String),
+    /// An issuer has no audience: audience checking cannot be switched off.
+    NoAudience(String),
+    /// A URL could not be parsed.
+    InvalidUrl {
+        /// Which setting (`issuer`, `jwks_uri`).
+        setting: &'static str,
+        /// The value as configured.
+        value: String,
+    },
+    /// Plain http for a host that is not loopback, without the explicit opt-out.
+    InsecureUrl {
+        /// Which setting (`issuer`, `jwks_uri`).
+        setting: &'static str,
+        /// The value as configured.
+        value: String,
+    },
+    /// The algorithm allowlist is empty, or names HMAC without a shared secret.
+    Algorithms(&'static str),
+    /// A static key set has no usable key.
+    NoUsableKey,
+    /// A scope is not a valid RFC 6749 §3.3 scope-token.
+    InvalidScope(String),
+    /// A scope requirement names no scope.
+    EmptyScopeRequirement,
+    /// A challenge parameter (such as the realm) holds characters that cannot be sent.
+    InvalidChallengeParam(&'static str),
+    /// The HTTP client for key fetching could not be built.
+    HttpClient,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoIssuer => f.write_str("no trusted issuer is configured"),
+            Self::DuplicateIssuer(iss) => write!(f, "issuer `{iss}` is configured twice"),
+            Self::NoAudience(iss) => write!(
+                f,
+                "issuer `{iss}` has no audience; set the audience this API expects"
+            ),
+            Self::InvalidUrl { setting, value } => write!(f, "{setting} `{value}` is not a URL"),
+            Self::InsecureUrl { setting, value } => write!(
+                f,
+                "{setting} `{value}` must use https (plain http is allowed for loopback hosts, \
+                 or with `allow_insecure_http`)"
+            ),
+            Self::Algorithms(why) => write!(f, "algorithm allowlist: {why}"),
+            Self::NoUsableKey => f.write_str("the static key set has no usable key"),
+            Self::InvalidScope(scope) => write!(f, "`{scope}` is not a valid scope token"),
+            Self::EmptyScopeRequirement => f.write_str("a scope requirement names no scope"),
+            Self::InvalidChallengeParam(name) => write!(
+                f,
+                "the challenge parameter `{name}` holds characters that cannot be sent"
+            ),
+            Self::HttpClient => f.write_str("the HTTP client for key fetching could not be built"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,450 @@
+//! JWK → verifying key (RFC 7517, RFC 7518 §6), and choosing the key for a token.
+//!
+//! Each JWK is judged on its own: one with an unknown `kty`/`crv`/`alg`, `use` other than
+//! `sig`, `key_ops` without `verify`, an RSA modulus under 2048 bits, or malformed members is
+//! skipped (with a warning), and the rest of the set is used. Symmetric (`oct`) keys are never
+//! taken from a JWKS: HMAC with a published key would be forgeable by anyone (alg confusion).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+
+/// The most keys taken from one set; a larger set is truncated (with a warning).
+pub(crate) const MAX_KEYS: usize = 64;
+/// The most keys tried for a token without `kid`.
+pub(crate) const MAX_KEYS_WITHOUT_KID: usize = 8;
+/// Smallest RSA modulus accepted (RFC 7518 §3.3).
+const MIN_RSA_BITS: usize = 2048;
+
+/// A set of algorithms, as a bit mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct AlgSet(u16);
+
+impl AlgSet {
+    pub(crate) const RSA: Self = Self::of(&[
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ]);
+    pub(crate) const HMAC: Self = Self::of(&[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]);
+
+    pub(crate) const fn of(algs: &[Algorithm]) -> Self {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < algs.len() {
+            bits |= bit(algs[i]);
+            i += 1;
+        }
+        Self(bits)
+    }
+
+    pub(crate) const fn contains(self, alg: Algorithm) -> bool {
+        self.0 & bit(alg) != 0
+    }
+
+    pub(crate) const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    pub(crate) const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub(crate) const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+const fn bit(alg: Algorithm) -> u16 {
+    1 << match alg {
+        Algorithm::HS256 => 0,
+        Algorithm::HS384 => 1,
+        Algorithm::HS512 => 2,
+        Algorithm::ES256 => 3,
+        Algorithm::ES384 => 4,
+        Algorithm::RS256 => 5,
+        Algorithm::RS384 => 6,
+        Algorithm::RS512 => 7,
+        Algorithm::PS256 => 8,
+        Algorithm::PS384 => 9,
+        Algorithm::PS512 => 10,
+        Algorithm::EdDSA => 11,
+        // Algorithms added to jsonwebtoken later are in no set until named here.
+        _ => return 0,
+    }
+}
+
+/// The JOSE name of an algorithm, exactly as spelled in RFC 7518 / RFC 8037.
+pub(crate) fn parse_alg(name: &str) -> Option<Algorithm> {
+    Some(match name {
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        "HS256" => Algorithm::HS256,
+        "HS384" => Algorithm::HS384,
+        "HS512" => Algorithm::HS512,
+        _ => return None,
+    })
+}
+
+/// A public key ready to verify, with what it may verify.
+#[derive(Clone)]
+pub(crate) struct VerifyingKey {
+    pub(crate) kid: Option<Box<str>>,
+    /// Algorithms this key may verify: its type's (and curve's), narrowed by the JWK's `alg`.
+    pub(crate) algs: AlgSet,
+    pub(crate) key: DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("algs", &self.algs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyingKey {
+    /// Verifies `signature` (base64url) over `message` with `alg`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &str, alg: Algorithm) -> bool {
+        self.algs.contains(alg)
+            && jsonwebtoken::crypto::verify(signature, message, &self.key, alg).unwrap_or(false)
+    }
+}
+
+/// Why a JWK was skipped; logged, never sent to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SkipReason {
+    NotAnObject,
+    UnsupportedKeyType,
+    SymmetricKey,
+    UnsupportedCurve,
+    UnsupportedAlgorithm,
+    AlgorithmDoesNotFitKey,
+    NotForSignatures,
+    NoVerifyOperation,
+    BadMember(&'static str),
+    RsaKeyTooSmall,
+}
+
+/// Turns one JWK into a verifying key, or says why it cannot be used.
+pub(crate) fn parse_jwk(jwk: &Value) -> Result<VerifyingKey, SkipReason> {
+    let jwk = jwk.as_object().ok_or(SkipReason::NotAnObject)?;
+    let kid = match jwk.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(Box::from(kid.as_str())),
+        Some(_) => return Err(SkipReason::BadMember("kid")),
+    };
+    match jwk.get("use") {
+        None => {}
+        Some(Value::String(u)) if u == "sig" => {}
+        Some(Value::String(_)) => return Err(SkipReason::NotForSignatures),
+        Some(_) => return Err(SkipReason::BadMember("use")),
+    }
+    if let Some(ops) = jwk.get("key_ops") {
+        let ops = ops.as_array().ok_or(SkipReason::BadMember("key_ops"))?;
+        if !ops.iter().any(|op| op.as_str() == Some("verify")) {
+            return Err(SkipReason::NoVerifyOperation);
+        }
+    }
+    let (type_algs, key) = match string_member(jwk, "kty")? {
+        "RSA" => rsa_key(jwk)?,
+        "EC" => ec_key(jwk)?,
+        "OKP" => okp_key(jwk)?,
+        "oct" => return Err(SkipReason::SymmetricKey),
+        _ => return Err(SkipReason::UnsupportedKeyType),
+    };
+    let algs = match jwk.get("alg") {
+        None => type_algs,
+        Some(Value::String(name)) => {
+            let alg = parse_alg(name).ok_or(SkipReason::UnsupportedAlgorithm)?;
+            if !type_algs.contains(alg) {
+                return Err(SkipReason::AlgorithmDoesNotFitKey);
+            }
+            AlgSet::of(&[alg])
+        }
+        Some(_) => return Err(SkipReason::BadMember("alg")),
+    };
+    Ok(VerifyingKey { kid, algs, key })
+}
+
+fn string_member<'a>(
+    jwk: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<&'a str, SkipReason> {
+    jwk.get(name)
+        .and_then(Value::as_str)
+        .ok_or(SkipReason::BadMember(name))
+}
+
+fn bytes_member(jwk: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, SkipReason> {
+    URL_SAFE_NO_PAD
+        .decode(string_member(jwk, name)?)
+        .map_err(|_| SkipReason::BadMember(name))
+}
+
+fn rsa_key(jwk: &Map<String, Value>) -> Result<(AlgSet, DecodingKey), SkipReason> {
+    let n = bytes_member(jwk, "n")?;
+    let e = bytes_member(jwk, "e")?;
+    let significant = n.iter().skip_while(|b| **b == 0).count();
+    if significant * 8 < MIN_RSA_BITS {
+        return Err(SkipReason::RsaKeyTooSmall);
+    }
+    if e.is_empty() || e.len() > 8 {
+        return Err(SkipReason::BadMember("e"));
+    }
+    Ok((AlgSet::RSA, DecodingKey::from_rsa_raw_components(&n, &e)))
+}
+
+fn ec_key(jwk: &Map<String, Value>) -> Result<(AlgSet, DecodingKey), SkipReason> {
+    let (alg, len) = match string_member(jwk, "crv")? {
+        "P-256" => (Algorithm::ES256, 32),
+        "P-384" => (Algorithm::ES384, 48),
+        _ => return Err(SkipReason::UnsupportedCurve),
+    };
+    let x = bytes_member(jwk, "x")?;
+    let y = bytes_member(jwk, "y")?;
+    if x.len() != len {
+        return Err(SkipReason::BadMember("x"));
+    }
+    if y.len() != len {
+        return Err(SkipReason::BadMember("y"));
+    }
+    // Uncompressed SEC1 point: 0x04 ‖ x ‖ y.
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok((AlgSet::of(&[alg]), DecodingKey::from_ec_der(&point)))
+}
+
+fn okp_key(jwk: &Map<String, Value>) -> Result<(AlgSet, DecodingKey), SkipReason> {
+    if string_member(jwk, "crv")? != "Ed25519" {
+        return Err(SkipReason::UnsupportedCurve);
+    }
+    let x = bytes_member(jwk, "x")?;
+    if x.len() != 32 {
+        return Err(SkipReason::BadMember("x"));
+    }
+    Ok((
+        AlgSet::of(&[Algorithm::EdDSA]),
+        DecodingKey::from_ed_der(&x),
+    ))
+}
+
+/// The usable keys of one issuer. Immutable: a change is a new set, swapped in whole.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeySet {
+    keys: Vec<VerifyingKey>,
+}
+
+/// A JWKS document that cannot serve at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeySetError {
+    /// Not JSON, or no `keys` array.
+    Malformed,
+    /// Parsed, but not one key is usable.
+    NoUsableKey,
+}
+
+impl KeySet {
+    /// Parses a JWKS document, skipping (and logging) the keys that cannot be used.
+    pub(crate) fn from_jwks(document: &[u8], issuer: &str) -> Result<Self, KeySetError> {
+        let document: Value =
+            serde_json::from_slice(document).map_err(|_| KeySetError::Malformed)?;
+        let jwks = document
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(KeySetError::Malformed)?;
+        let mut keys = Vec::with_capacity(jwks.len().min(MAX_KEYS));
+        for (index, jwk) in jwks.iter().enumerate() {
+            if keys.len() == MAX_KEYS {
+                tracing::warn!(
+                    issuer,
+                    max = MAX_KEYS,
+                    "JWKS holds too many keys; the rest are ignored"
+                );
+                break;
+            }
+            match parse_jwk(jwk) {
+                Ok(key) => keys.push(key),
+                Err(reason) => {
+                    let kid = jwk.get("kid").and_then(Value::as_str);
+                    tracing::warn!(issuer, index, kid, ?reason, "skipping unusable JWK");
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Err(KeySetError::NoUsableKey);
+        }
+        Ok(Self { keys })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether any key carries this `kid` (whatever its type).
+    pub(crate) fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// The keys that may verify a token with this `kid` and `alg`: exact `kid` match (a kid is
+    /// an opaque string), narrowed by algorithm; without `kid`, the first few alg-compatible keys.
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        kid: Option<&'a str>,
+        alg: Algorithm,
+    ) -> impl Iterator<Item = &'a VerifyingKey> + 'a {
+        let limit = if kid.is_some() {
+            MAX_KEYS
+        } else {
+            MAX_KEYS_WITHOUT_KID
+        };
+        self.keys
+            .iter()
+            .filter(move |k| k.algs.contains(alg) && (kid.is_none() || k.kid.as_deref() == kid))
+            .take(limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    // RFC 7515 appendix A.2: RS256.
+    const A2_JWK: &str = r#"{"kty":"RSA",
+      "n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
+      "e":"AQAB"}"#;
+    const A2_SIGNING_INPUT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+    const A2_SIGNATURE: &str = "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw";
+
+    // RFC 7515 appendix A.3: ES256.
+    const A3_JWK: &str = r#"{"kty":"EC","crv":"P-256",
+      "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+      "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+    const A3_SIGNING_INPUT: &str = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+    const A3_SIGNATURE: &str =
+        "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+
+    fn key(jwk: &str) -> Result<VerifyingKey, SkipReason> {
+        parse_jwk(&serde_json::from_str(jwk).unwrap())
+    }
+
+    #[test]
+    fn rfc7515_a2_rs256_verifies_and_tampering_fails() {
+        let k = key(A2_JWK).unwrap();
+        assert!(k.verify(A2_SIGNING_INPUT.as_bytes(), A2_SIGNATURE, Algorithm::RS256));
+        let mut tampered = A2_SIGNING_INPUT.to_owned();
+        tampered.push('x');
+        assert!(!k.verify(tampered.as_bytes(), A2_SIGNATURE, Algorithm::RS256));
+        // The same signature claimed as PS256 fails: the alg decides the padding.
+        assert!(!k.verify(A2_SIGNING_INPUT.as_bytes(), A2_SIGNATURE, Algorithm::PS256));
+    }
+
+    #[test]
+    fn rfc7515_a3_es256_verifies_and_is_bound_to_its_curve() {
+        let k = key(A3_JWK).unwrap();
+        assert!(k.verify(A3_SIGNING_INPUT.as_bytes(), A3_SIGNATURE, Algorithm::ES256));
+        assert!(!k.verify(A3_SIGNING_INPUT.as_bytes(), A3_SIGNATURE, Algorithm::ES384));
+        assert!(!k.verify(A3_SIGNING_INPUT.as_bytes(), A3_SIGNATURE, Algorithm::RS256));
+    }
+
+    #[test]
+    fn rfc7515_a1_hmac_key_is_never_taken_from_a_jwks() {
+        // RFC 7515 A.1's symmetric key, as published.
+        let jwk = r#"{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"}"#;
+        assert_eq!(key(jwk).unwrap_err(), SkipReason::SymmetricKey);
+    }
+
+    #[test]
+    fn each_key_is_judged_alone() {
+        let doc = json!({"keys": [
+            {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+            {"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"},
+            {"kty": "EC", "crv": "P-256", "use": "enc", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty": "EC", "crv": "P-256", "key_ops": ["encrypt"], "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty": "EC", "crv": "P-256", "alg": "ES384", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty": "XYZ"},
+            "not an object",
+            {"kty": "EC", "crv": "P-256", "kid": "good", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+        ]});
+        let set = KeySet::from_jwks(doc.to_string().as_bytes(), "test").unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.has_kid("good"));
+    }
+
+    #[test]
+    fn rejection_reasons() {
+        let cases = [
+            (
+                json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+                SkipReason::RsaKeyTooSmall,
+            ),
+            (
+                json!({"kty": "OKP", "crv": "X25519", "x": "AA"}),
+                SkipReason::UnsupportedCurve,
+            ),
+            (
+                json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
+                SkipReason::BadMember("x"),
+            ),
+            (
+                json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "alg": "HS256"}),
+                SkipReason::AlgorithmDoesNotFitKey,
+            ),
+            (
+                json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "alg": "none"}),
+                SkipReason::UnsupportedAlgorithm,
+            ),
+            (json!({"kid": 5, "kty": "EC"}), SkipReason::BadMember("kid")),
+        ];
+        for (jwk, reason) in cases {
+            assert_eq!(parse_jwk(&jwk).unwrap_err(), reason, "{jwk}");
+        }
+    }
+
+    #[test]
+    fn a_set_without_usable_keys_or_keys_array_is_an_error() {
+        assert_eq!(
+            KeySet::from_jwks(b"{\"keys\":[]}", "t").unwrap_err(),
+            KeySetError::NoUsableKey
+        );
+        assert_eq!(
+            KeySet::from_jwks(b"<html>", "t").unwrap_err(),
+            KeySetError::Malformed
+        );
+        assert_eq!(
+            KeySet::from_jwks(b"{}", "t").unwrap_err(),
+            KeySetError::Malformed
+        );
+    }
+
+    #[test]
+    fn candidates_match_kid_exactly_and_filter_by_alg() {
+        let ec: Value = serde_json::from_str(A3_JWK).unwrap();
+        let rsa: Value = serde_json::from_str(A2_JWK).unwrap();
+        let mut a = ec.clone();
+        a["kid"] = json!("k1");
+        let mut b = rsa.clone();
+        b["kid"] = json!("k1");
+        let set = KeySet::from_jwks(json!({"keys": [a, b]}).to_string().as_bytes(), "t").unwrap();
+        assert_eq!(set.candidates(Some("k1"), Algorithm::ES256).count(), 1);
+        assert_eq!(set.candidates(Some("k1"), Algorithm::RS256).count(), 1);
+        assert_eq!(set.candidates(Some("K1"), Algorithm::RS256).count(), 0);
+        assert_eq!(set.candidates(None, Algorithm::EdDSA).count(), 0);
+        assert_eq!(set.candidates(None, Algorithm::PS256).count(), 1);
+    }
+}

@@ -1,0 +1,136 @@
+//! [`GuardLayer`]: wraps a service so that every request must carry a valid access token.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use bearer_guard::{GuardLayer, Issuer, RequireScopeLayer, Validator};
+//!
+//! # fn build() -> Result<Router, bearer_guard::ConfigError> {
+//! let validator = Validator::builder()
+//!     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/orders", get(|| async { "orders" }))
+//!     .route_layer(RequireScopeLayer::all(["orders:read"]))
+//!     .route_layer(GuardLayer::new(validator).realm("orders"));
+//! # Ok(app) }
+//! # build().unwrap();
+//! ```
+//!
+//! `route_layer` (rather than `layer`) keeps unknown paths answering 404 instead of 401.
+//! Layers added later wrap earlier ones, so the guard runs first and the scope check second.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use crate::challenge::Challenge;
+use crate::claims::JsonClaims;
+use crate::response::DefaultRejection;
+use crate::scope::ScopeRequirement;
+use crate::service::Guard;
+use crate::validator::Validator;
+
+/// Settings shared by every clone of the guard.
+#[derive(Debug, Clone)]
+pub(crate) struct GuardSettings {
+    pub(crate) challenge: Challenge,
+    pub(crate) optional: bool,
+    pub(crate) required: Option<ScopeRequirement>,
+}
+
+/// A tower [`Layer`] that applies [`Guard`]. See the [module docs](self).
+#[must_use]
+pub struct GuardLayer<T = JsonClaims, H = DefaultRejection> {
+    pub(crate) validator: Validator<T>,
+    pub(crate) settings: Arc<GuardSettings>,
+    pub(crate) on_rejection: H,
+}
+
+impl<T> GuardLayer<T> {
+    /// A guard that requires a valid token on every request, with realm
+    /// [`defaults::REALM`](crate::defaults::REALM).
+    pub fn new(validator: Validator<T>) -> Self {
+        Self {
+            validator,
+            settings: Arc::new(GuardSettings {
+                challenge: Challenge::default(),
+                optional: false,
+                required: None,
+            }),
+            on_rejection: DefaultRejection,
+        }
+    }
+}
+
+impl<T, H> GuardLayer<T, H> {
+    fn settings_mut(&mut self) -> &mut GuardSettings {
+        // Settings only change while the layer is being built.
+        Arc::make_mut(&mut self.settings)
+    }
+
+    /// The `realm` of every challenge.
+    ///
+    /// # Panics
+    /// If the realm holds control characters or non-ASCII (it could not be sent in a header).
+    pub fn realm(mut self, realm: &str) -> Self {
+        self.settings_mut().challenge =
+            Challenge::new(realm).unwrap_or_else(|e| panic!("GuardLayer::realm: {e}"));
+        self
+    }
+
+    /// Let requests without credentials through, anonymous (no [`Claims`](crate::Claims) in
+    /// their extensions). A token that is presented is still validated: a bad one is rejected,
+    /// not ignored.
+    pub fn optional(mut self) -> Self {
+        self.settings_mut().optional = true;
+        self
+    }
+
+    /// Scopes every request must have, whatever the route (403 `insufficient_scope`).
+    pub fn require(mut self, requirement: ScopeRequirement) -> Self {
+        self.settings_mut().required = Some(requirement);
+        self
+    }
+
+    /// Replace the rejection response; see [`crate::response`].
+    pub fn on_rejection<H2>(self, handler: H2) -> GuardLayer<T, H2> {
+        GuardLayer {
+            validator: self.validator,
+            settings: self.settings,
+            on_rejection: handler,
+        }
+    }
+
+    /// The validator in use.
+    pub fn validator(&self) -> &Validator<T> {
+        &self.validator
+    }
+}
+
+impl<T, H: Clone> Clone for GuardLayer<T, H> {
+    fn clone(&self) -> Self {
+        Self {
+            validator: self.validator.clone(),
+            settings: Arc::clone(&self.settings),
+            on_rejection: self.on_rejection.clone(),
+        }
+    }
+}
+
+impl<T, H> fmt::Debug for GuardLayer<T, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardLayer")
+            .field("validator", &self.validator)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, T, H: Clone> Layer<S> for GuardLayer<T, H> {
+    type Service = Guard<S, T, H>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard::new(inner, self.clone())
+    }
+}

@@ -1,0 +1,194 @@
+//! Rejections as responses: the only place that speaks HTTP status codes.
+//!
+//! | cause | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no credentials, or another scheme | 401 | `Bearer realm="…"` (no `error`) |
+//! | malformed credential, two methods | 400 | `error="invalid_request"` |
+//! | any token failure | 401 | `error="invalid_token"` |
+//! | missing scope | 403 | `error="insufficient_scope", scope="…"` |
+//! | no usable keys | 503 | none; `Retry-After` instead |
+//!
+//! Every rejection response carries its [`ErrorKind`] in its extensions, for outer layers.
+//! Replace the default response with [`GuardLayer::on_rejection`](crate::GuardLayer::on_rejection):
+//!
+//! ```
+//! use bearer_guard::Rejection;
+//! use http::{Response, header};
+//!
+//! // A JSON body beside the standard headers.
+//! let json_rejection = |rejection: Rejection| {
+//!     let mut response = rejection.to_response::<String>();
+//!     *response.body_mut() = format!("{{\"error\":\"{}\"}}", rejection.kind());
+//!     response
+//!         .headers_mut()
+//!         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+//!     response
+//! };
+//! # let _ = json_rejection;
+//! ```
+
+use std::fmt;
+
+use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::challenge::Challenge;
+use crate::error::{AuthError, ErrorKind};
+use crate::scope::ScopeRequirement;
+
+/// A decided rejection: its cause, status and headers, before it becomes a response.
+#[derive(Clone)]
+pub struct Rejection {
+    error: AuthError,
+    www_authenticate: Option<HeaderValue>,
+}
+
+impl Rejection {
+    pub(crate) fn new(error: AuthError, challenge: &Challenge) -> Self {
+        let www_authenticate = match error.kind() {
+            ErrorKind::KeysUnavailable => None,
+            kind => Some(challenge.header(Some(kind))),
+        };
+        Self {
+            error,
+            www_authenticate,
+        }
+    }
+
+    pub(crate) fn insufficient_scope(challenge: &Challenge, required: &ScopeRequirement) -> Self {
+        Self {
+            error: ErrorKind::InsufficientScope.into(),
+            www_authenticate: Some(challenge.insufficient_scope(required)),
+        }
+    }
+
+    /// Why the request was rejected.
+    pub fn kind(&self) -> ErrorKind {
+        self.error.kind()
+    }
+
+    /// The error itself.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+
+    /// 400, 401, 403 or 503.
+    pub fn status(&self) -> StatusCode {
+        match self.kind() {
+            ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge (absent for 503).
+    pub fn www_authenticate(&self) -> Option<&HeaderValue> {
+        self.www_authenticate.as_ref()
+    }
+
+    /// For 503: seconds until a retry is worth it (rounded up).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.error
+            .retry_after()
+            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+            .map(|s| s.max(1))
+    }
+
+    /// The standard response: status, `WWW-Authenticate` or `Retry-After`, an empty body, and
+    /// the [`ErrorKind`] in the extensions.
+    pub fn to_response<B: Default>(&self) -> Response<B> {
+        let mut response = Response::new(B::default());
+        *response.status_mut() = self.status();
+        if let Some(challenge) = &self.www_authenticate {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, challenge.clone());
+        }
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response.extensions_mut().insert(self.kind());
+        response
+    }
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("kind", &self.kind())
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+/// Turns a [`Rejection`] into the response sent. Implemented for [`DefaultRejection`] and for
+/// closures `Fn(Rejection) -> Response<B>`.
+pub trait OnRejection<B> {
+    /// Builds the response.
+    fn on_rejection(&self, rejection: Rejection) -> Response<B>;
+}
+
+/// The standard response of [`Rejection::to_response`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultRejection;
+
+impl<B: Default> OnRejection<B> for DefaultRejection {
+    fn on_rejection(&self, rejection: Rejection) -> Response<B> {
+        rejection.to_response()
+    }
+}
+
+impl<B, F> OnRejection<B> for F
+where
+    F: Fn(Rejection) -> Response<B>,
+{
+    fn on_rejection(&self, rejection: Rejection) -> Response<B> {
+        self(rejection)
+    }
+}
+
+/// Runs the user's handler and makes sure the kind is in the extensions whatever it built.
+pub(crate) fn respond<B, H: OnRejection<B>>(handler: &H, rejection: Rejection) -> Response<B> {
+    let kind = rejection.kind();
+    let mut response = handler.on_rejection(rejection);
+    response.extensions_mut().insert(kind);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn statuses_and_headers() {
+        let c = Challenge::default();
+        let r = Rejection::new(ErrorKind::MissingCredentials.into(), &c).to_response::<()>();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()[WWW_AUTHENTICATE], r#"Bearer realm="api""#);
+        assert_eq!(
+            r.extensions().get::<ErrorKind>(),
+            Some(&ErrorKind::MissingCredentials)
+        );
+
+        let r = Rejection::new(ErrorKind::InvalidRequest.into(), &c).to_response::<()>();
+        assert_eq!(r.status(), 400);
+
+        let r = Rejection::new(AuthError::keys_unavailable(Duration::from_millis(2500)), &c)
+            .to_response::<()>();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[RETRY_AFTER], "3");
+        assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn custom_handlers_still_carry_the_kind() {
+        let c = Challenge::default();
+        let handler = |_: Rejection| Response::new("nope");
+        let r = respond(&handler, Rejection::new(ErrorKind::Expired.into(), &c));
+        assert_eq!(r.extensions().get::<ErrorKind>(), Some(&ErrorKind::Expired));
+    }
+}

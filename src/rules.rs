@@ -1,0 +1,240 @@
+//! Claim rules (RFC 7519 §4.1, RFC 9068 §4) and the `typ` policy (RFC 8725 §3.11).
+//!
+//! Times must be JSON numbers; `"exp": "999"` is refused, not parsed.
+
+use serde_json::{Map, Value};
+
+use crate::claims::Registered;
+use crate::error::ErrorKind;
+
+/// Which `typ` header values are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TypPolicy {
+    /// `at+jwt`, `application/at+jwt` (any case), `JWT` (any case), or no `typ`. Any other
+    /// explicit value (an ID token's, a logout token's…) is refused: cross-JWT confusion.
+    #[default]
+    AccessTokenOrJwt,
+    /// The strict RFC 9068 profile: `typ` must be `at+jwt` or `application/at+jwt` (any case),
+    /// and `iss`, `exp`, `aud`, `sub`, `client_id`, `iat` and `jti` are all required.
+    Rfc9068,
+}
+
+impl TypPolicy {
+    pub(crate) fn accepts(self, typ: Option<&str>) -> bool {
+        let is_at_jwt = |t: &str| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        };
+        match (self, typ) {
+            (Self::AccessTokenOrJwt, None) => true,
+            (Self::AccessTokenOrJwt, Some(t)) => is_at_jwt(t) || t.eq_ignore_ascii_case("jwt"),
+            (Self::Rfc9068, Some(t)) => is_at_jwt(t),
+            (Self::Rfc9068, None) => false,
+        }
+    }
+
+    fn requires_profile_claims(self) -> bool {
+        self == Self::Rfc9068
+    }
+}
+
+/// Time rules, with `now` and `leeway` in seconds.
+pub(crate) fn check_times(r: &Registered, now: i64, leeway: i64) -> Result<(), ErrorKind> {
+    if now >= r.exp.saturating_add(leeway) {
+        return Err(ErrorKind::Expired);
+    }
+    if r.nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+        return Err(ErrorKind::NotYetValid);
+    }
+    if r.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(ErrorKind::IssuedInFuture);
+    }
+    Ok(())
+}
+
+/// Reads the registered claims, checking their JSON types. `iss` has been matched already.
+pub(crate) fn registered_claims(
+    claims: &Map<String, Value>,
+    iss: &str,
+    policy: TypPolicy,
+) -> Result<Registered, ErrorKind> {
+    let exp = numeric_date(claims, "exp")?.ok_or(ErrorKind::InvalidClaim)?;
+    let registered = Registered {
+        iss: iss.to_owned(),
+        sub: string(claims, "sub")?,
+        aud: audience(claims)?,
+        exp,
+        nbf: numeric_date(claims, "nbf")?,
+        iat: numeric_date(claims, "iat")?,
+        jti: string(claims, "jti")?,
+        client_id: string(claims, "client_id")?,
+    };
+    if policy.requires_profile_claims()
+        && (registered.sub.is_none()
+            || registered.client_id.is_none()
+            || registered.iat.is_none()
+            || registered.jti.is_none())
+    {
+        return Err(ErrorKind::InvalidClaim);
+    }
+    Ok(registered)
+}
+
+/// Whether `aud` holds one of `expected`.
+pub(crate) fn check_audience(aud: &[String], expected: &[String]) -> Result<(), ErrorKind> {
+    if aud.iter().any(|a| expected.contains(a)) {
+        Ok(())
+    } else {
+        Err(ErrorKind::InvalidAudience)
+    }
+}
+
+/// NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, ErrorKind> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            })
+            .map(Some)
+            .ok_or(ErrorKind::InvalidClaim),
+        Some(_) => Err(ErrorKind::InvalidClaim),
+    }
+}
+
+fn string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, ErrorKind> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ErrorKind::InvalidClaim),
+    }
+}
+
+/// `aud`: a string or an array of strings; required.
+fn audience(claims: &Map<String, Value>) -> Result<Vec<String>, ErrorKind> {
+    match claims.get("aud") {
+        None => Err(ErrorKind::InvalidAudience),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(ErrorKind::InvalidClaim))
+            .collect(),
+        Some(_) => Err(ErrorKind::InvalidClaim),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reg(v: Value) -> Result<Registered, ErrorKind> {
+        registered_claims(v.as_object().unwrap(), "i", TypPolicy::AccessTokenOrJwt)
+    }
+
+    #[test]
+    fn typ_policies() {
+        let default = TypPolicy::AccessTokenOrJwt;
+        for ok in [
+            None,
+            Some("at+jwt"),
+            Some("AT+JWT"),
+            Some("application/at+jwt"),
+            Some("JWT"),
+            Some("jwt"),
+        ] {
+            assert!(default.accepts(ok), "{ok:?}");
+        }
+        for bad in [
+            Some("id_token+jwt"),
+            Some("logout+jwt"),
+            Some(""),
+            Some("dpop+jwt"),
+        ] {
+            assert!(!default.accepts(bad), "{bad:?}");
+        }
+        assert!(TypPolicy::Rfc9068.accepts(Some("Application/AT+JWT")));
+        assert!(!TypPolicy::Rfc9068.accepts(Some("JWT")));
+        assert!(!TypPolicy::Rfc9068.accepts(None));
+    }
+
+    #[test]
+    fn times_must_be_numbers() {
+        assert_eq!(
+            reg(json!({"aud": "a", "exp": "999"})).unwrap_err(),
+            ErrorKind::InvalidClaim
+        );
+        assert_eq!(
+            reg(json!({"aud": "a"})).unwrap_err(),
+            ErrorKind::InvalidClaim
+        );
+        assert_eq!(
+            reg(json!({"aud": "a", "exp": 10, "nbf": true})).unwrap_err(),
+            ErrorKind::InvalidClaim
+        );
+        assert_eq!(reg(json!({"aud": "a", "exp": 10.9})).unwrap().exp, 10);
+    }
+
+    #[test]
+    fn time_rules_with_leeway() {
+        let r = |exp, nbf, iat| Registered {
+            exp,
+            nbf,
+            iat,
+            ..Registered::default()
+        };
+        assert_eq!(check_times(&r(100, None, None), 99, 0), Ok(()));
+        assert_eq!(
+            check_times(&r(100, None, None), 100, 0),
+            Err(ErrorKind::Expired)
+        );
+        assert_eq!(check_times(&r(100, None, None), 105, 10), Ok(()));
+        assert_eq!(
+            check_times(&r(100, Some(50), None), 40, 5),
+            Err(ErrorKind::NotYetValid)
+        );
+        assert_eq!(check_times(&r(100, Some(50), None), 45, 5), Ok(()));
+        assert_eq!(
+            check_times(&r(100, None, Some(60)), 50, 5),
+            Err(ErrorKind::IssuedInFuture)
+        );
+        assert_eq!(check_times(&r(i64::MAX, None, None), 0, 30), Ok(()));
+    }
+
+    #[test]
+    fn audience_string_or_array() {
+        assert_eq!(
+            reg(json!({"aud": ["x", "y"], "exp": 1})).unwrap().aud,
+            ["x", "y"]
+        );
+        assert_eq!(
+            reg(json!({"aud": 5, "exp": 1})).unwrap_err(),
+            ErrorKind::InvalidClaim
+        );
+        assert_eq!(
+            reg(json!({"exp": 1})).unwrap_err(),
+            ErrorKind::InvalidAudience
+        );
+        assert_eq!(
+            check_audience(&["x".into()], &["y".into()]),
+            Err(ErrorKind::InvalidAudience)
+        );
+    }
+
+    #[test]
+    fn strict_profile_requires_its_claims() {
+        let full =
+            json!({"aud": "a", "exp": 1, "sub": "c", "client_id": "c", "iat": 0, "jti": "j"});
+        assert!(registered_claims(full.as_object().unwrap(), "i", TypPolicy::Rfc9068).is_ok());
+        let mut partial = full.clone();
+        partial.as_object_mut().unwrap().remove("jti");
+        assert_eq!(
+            registered_claims(partial.as_object().unwrap(), "i", TypPolicy::Rfc9068).unwrap_err(),
+            ErrorKind::InvalidClaim
+        );
+    }
+}

@@ -1,0 +1,591 @@
+//! [`Validator`]: the validation core. It takes a token string and returns validated
+//! [`Claims`] or an [`AuthError`]; it knows nothing of tower or HTTP responses, so gRPC
+//! interceptors, websocket handshakes or queue consumers can call it directly.
+//!
+//! ```no_run
+//! use bearer_guard::{Issuer, Validator};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let validator = Validator::builder()
+//!     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+//!     .build()?;
+//! let claims = validator.validate("eyJhbGciOi…").await?;
+//! println!("called by {:?} with {:?}", claims.client(), claims.scopes());
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::claims::{Claims, JsonClaims};
+use crate::defaults;
+use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::jwks::fetch::{Fetcher, check_url};
+use crate::jwks::key::{AlgSet, KeySet, VerifyingKey, parse_alg};
+use crate::jwks::{KeySource, KeyStore, RefreshPolicy};
+use crate::rules::{self, TypPolicy};
+use crate::scope::{Scopes, collect_claim};
+
+/// One trusted issuer: who it is, which audiences its tokens must name, where its keys are.
+///
+/// Keys come, in order of preference, from a static JWKS ([`Issuer::jwks`]), a configured
+/// `jwks_uri` ([`Issuer::jwks_uri`]), or else the issuer's metadata (OpenID Connect Discovery,
+/// then RFC 8414).
+#[derive(Clone)]
+#[must_use]
+pub struct Issuer {
+    issuer: String,
+    audiences: Vec<String>,
+    jwks_uri: Option<String>,
+    static_jwks: Option<Vec<u8>>,
+    hmac_secret: Option<Vec<u8>>,
+    typ_policy: TypPolicy,
+    algorithms: Option<Vec<Algorithm>>,
+}
+
+impl Issuer {
+    /// The issuer identifier, compared byte for byte with `iss` (no trailing-slash
+    /// normalizing).
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences: Vec::new(),
+            jwks_uri: None,
+            static_jwks: None,
+            hmac_secret: None,
+            typ_policy: TypPolicy::default(),
+            algorithms: None,
+        }
+    }
+
+    /// An audience this API answers to; `aud` must contain one of them. Required: there is
+    /// no way to skip audience checks.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Fetch keys from this URL instead of discovering it from the metadata.
+    pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
+        self.jwks_uri = Some(uri.into());
+        self
+    }
+
+    /// Use this JWKS document (JSON), given in code, and never fetch.
+    pub fn jwks(mut self, document: impl AsRef<[u8]>) -> Self {
+        self.static_jwks = Some(document.as_ref().to_vec());
+        self
+    }
+
+    /// Accept HS256/384/512 tokens verified with this shared secret. HMAC is never used with
+    /// keys from a JWKS; this explicit secret is the only way to enable it.
+    pub fn hmac_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.hmac_secret = Some(secret.into());
+        self
+    }
+
+    /// The `typ` policy; [`TypPolicy::Rfc9068`] is the strict profile.
+    pub fn typ_policy(mut self, policy: TypPolicy) -> Self {
+        self.typ_policy = policy;
+        self
+    }
+
+    /// The algorithm allowlist (default: [`defaults::ALGORITHMS`]).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+}
+
+impl fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issuer")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("jwks_uri", &self.jwks_uri)
+            .field("static_jwks", &self.static_jwks.is_some())
+            .field(
+                "hmac_secret",
+                &self.hmac_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("typ_policy", &self.typ_policy)
+            .field("algorithms", &self.algorithms)
+            .finish()
+    }
+}
+
+/// Builds a [`Validator`]. See the [module docs](self).
+#[must_use]
+pub struct ValidatorBuilder<T = JsonClaims> {
+    issuers: Vec<Issuer>,
+    leeway: Duration,
+    max_token_bytes: usize,
+    scope_claims: Vec<String>,
+    allow_insecure_http: bool,
+    fetch_timeout: Duration,
+    max_document_bytes: usize,
+    refresh: RefreshPolicy,
+    _claims: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for ValidatorBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidatorBuilder")
+            .field("issuers", &self.issuers)
+            .field("leeway", &self.leeway)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .field("scope_claims", &self.scope_claims)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> ValidatorBuilder<T> {
+    /// Trusts an issuer. Several may be added: a token's `iss` selects exactly one of them.
+    pub fn issuer(mut self, issuer: Issuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf`, `iat` (default [`defaults::LEEWAY`]).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Largest token accepted (default [`defaults::MAX_TOKEN_BYTES`]).
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.max_token_bytes = bytes;
+        self
+    }
+
+    /// Further claims whose values are scopes, besides `scope` and `scp` (for example
+    /// `roles` in Azure application tokens).
+    pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
+        self.scope_claims.push(claim.into());
+        self
+    }
+
+    /// Allow plain http to hosts that are not loopback. Off by default: keys fetched over
+    /// http can be replaced by anyone on the path.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Timeout of one metadata or JWKS request (default [`defaults::FETCH_TIMEOUT`]).
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// Age at which a fetched key set is refreshed in the background
+    /// (default [`defaults::REFRESH_INTERVAL`]).
+    pub fn refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh.refresh_interval = interval;
+        self
+    }
+
+    /// Least time between two refreshes caused by unknown `kid`s
+    /// (default [`defaults::UNKNOWN_KID_COOLDOWN`]).
+    pub fn unknown_kid_cooldown(mut self, cooldown: Duration) -> Self {
+        self.refresh.unknown_kid_cooldown = cooldown;
+        self
+    }
+
+    /// Deserialize user-defined claims into `U` instead of a JSON map.
+    pub fn extra_claims<U: DeserializeOwned>(self) -> ValidatorBuilder<U> {
+        ValidatorBuilder {
+            issuers: self.issuers,
+            leeway: self.leeway,
+            max_token_bytes: self.max_token_bytes,
+            scope_claims: self.scope_claims,
+            allow_insecure_http: self.allow_insecure_http,
+            fetch_timeout: self.fetch_timeout,
+            max_document_bytes: self.max_document_bytes,
+            refresh: self.refresh,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Checks the configuration and builds the validator. Nothing is fetched yet: keys are
+    /// loaded on first use, so building does not need the identity provider to be up.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the setting at fault.
+    pub fn build(self) -> Result<Validator<T>, ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::NoIssuer);
+        }
+        let fetcher = Fetcher::new(self.fetch_timeout, self.max_document_bytes)?;
+        let mut policy = self.refresh;
+        policy.allow_insecure_http = self.allow_insecure_http;
+        let mut issuers = HashMap::with_capacity(self.issuers.len());
+        for issuer in self.issuers {
+            let entry = IssuerEntry::build(issuer, &fetcher, policy)?;
+            let name = entry.issuer.to_string();
+            if issuers.insert(name.clone(), entry).is_some() {
+                return Err(ConfigError::DuplicateIssuer(name));
+            }
+        }
+        Ok(Validator {
+            shared: Arc::new(Shared {
+                issuers,
+                leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+                max_token_bytes: self.max_token_bytes,
+                scope_claims: self.scope_claims,
+            }),
+            _claims: PhantomData,
+        })
+    }
+}
+
+struct IssuerEntry {
+    issuer: Arc<str>,
+    audiences: Vec<String>,
+    algorithms: AlgSet,
+    typ_policy: TypPolicy,
+    keys: Arc<KeyStore>,
+    hmac: Option<VerifyingKey>,
+}
+
+impl IssuerEntry {
+    fn build(
+        config: Issuer,
+        fetcher: &Fetcher,
+        policy: RefreshPolicy,
+    ) -> Result<Self, ConfigError> {
+        if config.audiences.is_empty() {
+            return Err(ConfigError::NoAudience(config.issuer));
+        }
+        let algorithms = match (&config.algorithms, &config.hmac_secret) {
+            (Some(list), _) => AlgSet::of(list),
+            (None, Some(_)) => AlgSet::of(defaults::ALGORITHMS).union(AlgSet::HMAC),
+            (None, None) => AlgSet::of(defaults::ALGORITHMS),
+        };
+        if algorithms.is_empty() {
+            return Err(ConfigError::Algorithms("no algorithm is allowed"));
+        }
+        let hmac = match config.hmac_secret {
+            Some(secret) => Some(VerifyingKey {
+                kid: None,
+                algs: AlgSet::HMAC,
+                key: DecodingKey::from_secret(&secret),
+            }),
+            None if algorithms.intersects(AlgSet::HMAC) => {
+                return Err(ConfigError::Algorithms(
+                    "HMAC needs an explicit `hmac_secret`",
+                ));
+            }
+            None => None,
+        };
+        let allow_http = policy.allow_insecure_http;
+        let source = if let Some(document) = &config.static_jwks {
+            KeySource::Static(
+                KeySet::from_jwks(document, &config.issuer)
+                    .map_err(|_| ConfigError::NoUsableKey)?,
+            )
+        } else if let Some(uri) = &config.jwks_uri {
+            KeySource::JwksUri(check_url("jwks_uri", uri, allow_http)?)
+        } else if hmac.is_some() {
+            KeySource::Static(KeySet::default())
+        } else {
+            KeySource::Discovery {
+                issuer_url: check_url("issuer", &config.issuer, allow_http)?,
+            }
+        };
+        let issuer: Arc<str> = config.issuer.into();
+        Ok(Self {
+            keys: Arc::new(KeyStore::new(
+                Arc::clone(&issuer),
+                source,
+                fetcher.clone(),
+                policy,
+            )),
+            issuer,
+            audiences: config.audiences,
+            algorithms,
+            typ_policy: config.typ_policy,
+            hmac,
+        })
+    }
+}
+
+struct Shared {
+    issuers: HashMap<String, IssuerEntry>,
+    leeway: i64,
+    max_token_bytes: usize,
+    scope_claims: Vec<String>,
+}
+
+/// Validates access tokens; cheap to clone (shared). See the [module docs](self).
+pub struct Validator<T = JsonClaims> {
+    shared: Arc<Shared>,
+    _claims: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Validator<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Validator<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("issuers", &self.shared.issuers.keys().collect::<Vec<_>>())
+            .field("leeway", &self.shared.leeway)
+            .field("max_token_bytes", &self.shared.max_token_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// A builder with the [defaults](crate::defaults).
+    pub fn builder() -> ValidatorBuilder {
+        ValidatorBuilder {
+            issuers: Vec::new(),
+            leeway: defaults::LEEWAY,
+            max_token_bytes: defaults::MAX_TOKEN_BYTES,
+            scope_claims: Vec::new(),
+            allow_insecure_http: false,
+            fetch_timeout: defaults::FETCH_TIMEOUT,
+            max_document_bytes: defaults::MAX_DOCUMENT_BYTES,
+            refresh: RefreshPolicy {
+                refresh_interval: defaults::REFRESH_INTERVAL,
+                unknown_kid_cooldown: defaults::UNKNOWN_KID_COOLDOWN,
+                min_retry: defaults::MIN_RETRY,
+                max_retry: defaults::MAX_RETRY,
+                allow_insecure_http: false,
+            },
+            _claims: PhantomData,
+        }
+    }
+}
+
+/// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`…) are ignored, so
+/// nothing in a token decides where keys come from.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+impl<T: DeserializeOwned> Validator<T> {
+    /// Validates `token` (the compact JWS, without `Bearer `).
+    ///
+    /// Awaits I/O only when the issuer's keys are not loaded yet or the token names an
+    /// unknown `kid`; must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// An [`AuthError`] whose [`kind`](AuthError::kind) says what failed.
+    pub async fn validate(&self, token: &str) -> Result<Claims<T>, AuthError> {
+        let shared = &*self.shared;
+        if token.len() > shared.max_token_bytes {
+            return Err(ErrorKind::TokenTooLarge.into());
+        }
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ErrorKind::Malformed.into());
+        };
+        let header: Header = decode_json(header_b64)?;
+        let alg = parse_alg(&header.alg).ok_or(ErrorKind::AlgorithmNotAllowed)?;
+        if header.crit.is_some() {
+            // We implement no JWS extension, so any `crit` (even an empty one, which RFC 7515
+            // §4.1.11 forbids) makes the token unacceptable.
+            return Err(ErrorKind::UnsupportedCriticalHeader.into());
+        }
+        let kid = header.kid.as_deref();
+        if kid.is_some_and(|k| k.len() > defaults::MAX_KID_BYTES) {
+            return Err(ErrorKind::Malformed.into());
+        }
+        if signature.is_empty() || !is_base64url(signature) {
+            return Err(ErrorKind::Malformed.into());
+        }
+        let payload: Map<String, Value> = decode_json(payload_b64)?;
+        let iss = payload
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or(ErrorKind::InvalidIssuer)?;
+        let issuer = shared.issuers.get(iss).ok_or(ErrorKind::InvalidIssuer)?;
+        if !issuer.algorithms.contains(alg) {
+            return Err(ErrorKind::AlgorithmNotAllowed.into());
+        }
+        if !issuer.typ_policy.accepts(header.typ.as_deref()) {
+            return Err(ErrorKind::InvalidType.into());
+        }
+
+        let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        let verified = match &issuer.hmac {
+            Some(hmac) if AlgSet::HMAC.contains(alg) => hmac.verify(message, signature, alg),
+            _ => {
+                let loaded = issuer.keys.keys_for(kid).await?;
+                let mut candidates = loaded.keys.candidates(kid, alg).peekable();
+                if candidates.peek().is_none() {
+                    return Err(ErrorKind::UnknownKey.into());
+                }
+                candidates.any(|key| key.verify(message, signature, alg))
+            }
+        };
+        if !verified {
+            return Err(ErrorKind::InvalidSignature.into());
+        }
+
+        let registered = rules::registered_claims(&payload, &issuer.issuer, issuer.typ_policy)?;
+        rules::check_times(&registered, now(), shared.leeway)?;
+        rules::check_audience(&registered.aud, &issuer.audiences)?;
+        let scopes = self.scopes(&payload)?;
+        let extra = T::deserialize(Value::Object(payload)).map_err(|_| ErrorKind::InvalidClaim)?;
+        Ok(Claims::new(registered, scopes, extra))
+    }
+
+    fn scopes(&self, payload: &Map<String, Value>) -> Result<Scopes, ErrorKind> {
+        let mut found = Vec::new();
+        let names = ["scope", "scp"]
+            .into_iter()
+            .chain(self.shared.scope_claims.iter().map(String::as_str));
+        for name in names {
+            if let Some(value) = payload.get(name) {
+                if !collect_claim(value, &mut found) {
+                    return Err(ErrorKind::InvalidClaim);
+                }
+            }
+        }
+        Ok(Scopes::from_iter(found))
+    }
+}
+
+fn is_base64url(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Decodes one base64url segment (no padding, canonical) holding a JSON object.
+fn decode_json<D: DeserializeOwned>(segment: &str) -> Result<D, ErrorKind> {
+    if segment.is_empty() || !is_base64url(segment) {
+        return Err(ErrorKind::Malformed);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| ErrorKind::Malformed)?;
+    // Only objects: a derived struct would also accept a JSON array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ErrorKind::Malformed);
+    }
+    serde_json::from_slice(&bytes).map_err(|_| ErrorKind::Malformed)
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_errors() {
+        assert_eq!(
+            Validator::builder().build().unwrap_err(),
+            ConfigError::NoIssuer
+        );
+        assert_eq!(
+            Validator::builder()
+                .issuer(Issuer::new("https://idp"))
+                .build()
+                .unwrap_err(),
+            ConfigError::NoAudience("https://idp".into())
+        );
+        assert!(matches!(
+            Validator::builder()
+                .issuer(Issuer::new("http://idp.example.com").audience("a"))
+                .build()
+                .unwrap_err(),
+            ConfigError::InsecureUrl {
+                setting: "issuer",
+                ..
+            }
+        ));
+        assert_eq!(
+            Validator::builder()
+                .issuer(
+                    Issuer::new("https://idp")
+                        .audience("a")
+                        .algorithms([Algorithm::HS256])
+                )
+                .build()
+                .unwrap_err(),
+            ConfigError::Algorithms("HMAC needs an explicit `hmac_secret`")
+        );
+        assert_eq!(
+            Validator::builder()
+                .issuer(Issuer::new("https://idp").audience("a"))
+                .issuer(Issuer::new("https://idp").audience("b"))
+                .build()
+                .unwrap_err(),
+            ConfigError::DuplicateIssuer("https://idp".into())
+        );
+        assert_eq!(
+            Validator::builder()
+                .issuer(
+                    Issuer::new("https://idp")
+                        .audience("a")
+                        .jwks(r#"{"keys":[]}"#)
+                )
+                .build()
+                .unwrap_err(),
+            ConfigError::NoUsableKey
+        );
+    }
+
+    #[test]
+    fn segments_must_be_canonical_base64url_json_objects() {
+        assert_eq!(decode_json::<Value>("e30").unwrap(), serde_json::json!({}));
+        assert_eq!(
+            decode_json::<Value>("e30=").unwrap_err(),
+            ErrorKind::Malformed
+        );
+        assert_eq!(
+            decode_json::<Value>("e31").unwrap_err(),
+            ErrorKind::Malformed
+        );
+        assert_eq!(decode_json::<Value>("").unwrap_err(), ErrorKind::Malformed);
+        // `[]` and `"x"` are JSON but not objects.
+        assert_eq!(
+            decode_json::<Map<String, Value>>("W10").unwrap_err(),
+            ErrorKind::Malformed
+        );
+        assert_eq!(
+            decode_json::<Map<String, Value>>("Ingi").unwrap_err(),
+            ErrorKind::Malformed
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_hmac_secret() {
+        let shown = format!("{:?}", Issuer::new("i").hmac_secret("hunter2"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
