@@ -155,13 +155,13 @@ impl ScopeRequirement {
         all: bool,
         scopes: impl IntoIterator<Item = S>,
     ) -> Result<Self, ConfigError> {
-        let mut list = Vec::new();
+        let mut list: Vec<Box<str>> = Vec::new();
         for scope in scopes {
             let scope = scope.as_ref();
             if !is_scope_token(scope) {
                 return Err(ConfigError::InvalidScope(scope.to_owned()));
             }
-            if !list.iter().any(|s: &Box<str>| &**s == scope) {
+            if !list.iter().any(|s| &**s == scope) {
                 list.push(Box::from(scope));
             }
         }

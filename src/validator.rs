@@ -465,10 +465,10 @@ impl<T: DeserializeOwned> Validator<T> {
             .into_iter()
             .chain(self.shared.scope_claims.iter().map(String::as_str));
         for name in names {
-            if let Some(value) = payload.get(name) {
-                if !collect_claim(value, &mut found) {
-                    return Err(ErrorKind::InvalidClaim);
-                }
+            if let Some(value) = payload.get(name)
+                && !collect_claim(value, &mut found)
+            {
+                return Err(ErrorKind::InvalidClaim);
             }
         }
         Ok(Scopes::from_iter(found))
