@@ -28,13 +28,24 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Longest `kid` accepted in a token header.
 pub const MAX_KID_BYTES: usize = 256;
 
-/// How old a fetched key set may grow before a background refresh.
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// How long a fetched key set stays fresh when the JWKS response has no `Cache-Control:
+/// max-age` or `Expires` (it is refreshed in the background shortly before).
+pub const JWKS_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Least freshness taken from a JWKS response (`max-age=0` would mean a fetch per request).
+pub const MIN_JWKS_TTL: Duration = Duration::from_secs(60);
+
+/// Most freshness taken from a JWKS response (a removed key must stop working in time).
+pub const MAX_JWKS_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How long past its freshness a key set stays in use while every refresh fails: an identity
+/// provider outage of up to this long costs no request.
+pub const MAX_STALE: Duration = Duration::from_secs(6 * 3600);
 
 /// Least time between two refreshes caused by unknown `kid`s.
 pub const UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(30);
 
-/// First wait after a failed fetch; doubles with each further failure…
+/// First wait after a failed fetch; doubles with each further failure (with jitter)…
 pub const MIN_RETRY: Duration = Duration::from_secs(1);
 
 /// …up to this.

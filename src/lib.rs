@@ -95,7 +95,7 @@ pub use claims::{Claims, JsonClaims};
 pub use error::{AuthError, ConfigError, ErrorKind};
 pub use future::{RejectOr, ResponseFuture};
 pub use jsonwebtoken::Algorithm;
-pub use jwks::FetchError;
+pub use jwks::{FetchError, KeyState, KeyStatus};
 pub use layer::GuardLayer;
 pub use require_scope::{RequireScope, RequireScopeLayer};
 pub use response::{DefaultRejection, OnRejection, Rejection};

@@ -32,7 +32,7 @@ use crate::defaults;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::jwks::fetch::{Fetcher, check_url};
 use crate::jwks::key::{AlgSet, KeySet, VerifyingKey, parse_alg};
-use crate::jwks::{KeySource, KeyStore, RefreshPolicy};
+use crate::jwks::{KeySource, KeyStatus, KeyStore, RefreshPolicy};
 use crate::rules::{self, TypPolicy};
 use crate::scope::{Scopes, collect_claim};
 
@@ -189,10 +189,33 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
-    /// Age at which a fetched key set is refreshed in the background
-    /// (default [`defaults::REFRESH_INTERVAL`]).
-    pub fn refresh_interval(mut self, interval: Duration) -> Self {
-        self.refresh.refresh_interval = interval;
+    /// Freshness of a key set whose JWKS response gives none
+    /// (default [`defaults::JWKS_TTL`]).
+    pub fn jwks_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh.default_ttl = ttl;
+        self
+    }
+
+    /// Bounds on the freshness a JWKS response may ask for with `Cache-Control: max-age` or
+    /// `Expires` (default [`defaults::MIN_JWKS_TTL`] to [`defaults::MAX_JWKS_TTL`]).
+    pub fn jwks_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.refresh.min_ttl = min;
+        self.refresh.max_ttl = max.max(min);
+        self
+    }
+
+    /// How long past its freshness a key set stays in use while refreshes fail
+    /// (default [`defaults::MAX_STALE`]). Past it, requests get 503.
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.refresh.max_stale = max_stale;
+        self
+    }
+
+    /// Wait after a failed fetch: `min`, doubling per failure up to `max`, with jitter
+    /// (default [`defaults::MIN_RETRY`] to [`defaults::MAX_RETRY`]).
+    pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.refresh.min_retry = min;
+        self.refresh.max_retry = max.max(min);
         self
     }
 
@@ -291,14 +314,13 @@ impl IssuerEntry {
         };
         let allow_http = policy.allow_insecure_http;
         let source = if let Some(document) = &config.static_jwks {
-            KeySource::Static(
-                KeySet::from_jwks(document, &config.issuer)
-                    .map_err(|_| ConfigError::NoUsableKey)?,
-            )
+            let keys = KeySet::from_jwks(document, &config.issuer)
+                .map_err(|_| ConfigError::NoUsableKey)?;
+            KeySource::Static(Arc::new(keys))
         } else if let Some(uri) = &config.jwks_uri {
             KeySource::JwksUri(check_url("jwks_uri", uri, allow_http)?)
         } else if hmac.is_some() {
-            KeySource::Static(KeySet::default())
+            KeySource::Static(Arc::default())
         } else {
             KeySource::Discovery {
                 issuer_url: check_url("issuer", &config.issuer, allow_http)?,
@@ -365,7 +387,10 @@ impl Validator {
             fetch_timeout: defaults::FETCH_TIMEOUT,
             max_document_bytes: defaults::MAX_DOCUMENT_BYTES,
             refresh: RefreshPolicy {
-                refresh_interval: defaults::REFRESH_INTERVAL,
+                default_ttl: defaults::JWKS_TTL,
+                min_ttl: defaults::MIN_JWKS_TTL,
+                max_ttl: defaults::MAX_JWKS_TTL,
+                max_stale: defaults::MAX_STALE,
                 unknown_kid_cooldown: defaults::UNKNOWN_KID_COOLDOWN,
                 min_retry: defaults::MIN_RETRY,
                 max_retry: defaults::MAX_RETRY,
@@ -387,6 +412,36 @@ struct Header {
     typ: Option<String>,
     #[serde(default)]
     crit: Option<Value>,
+}
+
+impl<T> Validator<T> {
+    /// The state of each trusted issuer's keys: wire it to a readiness probe.
+    pub fn key_status(&self) -> Vec<KeyStatus> {
+        let mut all: Vec<KeyStatus> = self
+            .shared
+            .issuers
+            .values()
+            .map(|i| i.keys.status())
+            .collect();
+        all.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        all
+    }
+
+    /// Loads every issuer's keys now, awaiting the fetches (building the validator fetches
+    /// nothing). Optional: without it, the first request of each issuer loads its keys.
+    ///
+    /// # Errors
+    /// [`ErrorKind::KeysUnavailable`] if an issuer's keys could not be loaded; the others
+    /// are loaded all the same, and later requests try again.
+    pub async fn warm_up(&self) -> Result<(), AuthError> {
+        let mut outcome = Ok(());
+        for issuer in self.shared.issuers.values() {
+            if let Err(error) = issuer.keys.warm_up().await {
+                outcome = Err(error);
+            }
+        }
+        outcome
+    }
 }
 
 impl<T: DeserializeOwned> Validator<T> {

@@ -7,7 +7,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, HeaderValue};
+use reqwest::header::{
+    ACCEPT, CACHE_CONTROL, ETAG, EXPIRES, HeaderMap, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED,
+};
 use reqwest::{Client, StatusCode, Url, redirect};
 
 use crate::error::ConfigError;
@@ -72,14 +75,52 @@ impl Fetcher {
 
     /// GETs `url` and returns its body, or why not.
     pub(crate) async fn get(&self, url: &Url, accept: &'static str) -> Result<Vec<u8>, FetchError> {
-        let mut response = self
+        match self
+            .get_conditional(url, accept, &Validators::default())
+            .await?
+        {
+            Fetched {
+                body: Some(body), ..
+            } => Ok(body),
+            Fetched { body: None, .. } => Err(FetchError::Status(304)),
+        }
+    }
+
+    /// GETs `url`, sending `If-None-Match` / `If-Modified-Since` when `validators` has them.
+    /// A 304 answer is `Fetched { body: None, .. }`.
+    pub(crate) async fn get_conditional(
+        &self,
+        url: &Url,
+        accept: &'static str,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let mut request = self
             .client
             .get(url.clone())
-            .header(ACCEPT, HeaderValue::from_static(accept))
-            .send()
-            .await
-            .map_err(classify)?;
+            .header(ACCEPT, HeaderValue::from_static(accept));
+        if let Some(etag) = &validators.etag {
+            request = request.header(IF_NONE_MATCH, etag.clone());
+        }
+        if let Some(last_modified) = &validators.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, last_modified.clone());
+        }
+        let mut response = request.send().await.map_err(classify)?;
         let status = response.status();
+        let headers = response.headers();
+        let mut fetched = Fetched {
+            body: None,
+            max_age: max_age(headers),
+            validators: Validators {
+                etag: headers.get(ETAG).cloned(),
+                last_modified: headers.get(LAST_MODIFIED).cloned(),
+            },
+        };
+        if status == StatusCode::NOT_MODIFIED && validators.is_some() {
+            if fetched.validators.is_none() {
+                fetched.validators = validators.clone();
+            }
+            return Ok(fetched);
+        }
         if !status.is_success() {
             return Err(FetchError::Status(status.as_u16()));
         }
@@ -99,8 +140,60 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        fetched.body = Some(body);
+        Ok(fetched)
     }
+}
+
+/// Cache validators of a fetched document, sent back to ask "changed since?".
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Validators {
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
+}
+
+impl Validators {
+    fn is_some(&self) -> bool {
+        self.etag.is_some() || self.last_modified.is_some()
+    }
+
+    fn is_none(&self) -> bool {
+        !self.is_some()
+    }
+}
+
+/// A fetched document (`body: None` for 304 Not Modified) and what its headers say of caching.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) body: Option<Vec<u8>>,
+    /// From `Cache-Control: max-age` (or `no-cache`/`no-store`: zero), else `Expires`.
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) validators: Validators,
+}
+
+/// How long the server says the document stays fresh.
+fn max_age(headers: &HeaderMap) -> Option<Duration> {
+    let mut from_cache_control = None;
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',').map(str::trim) {
+            let (name, arg) = directive.split_once('=').unwrap_or((directive, ""));
+            if name.eq_ignore_ascii_case("no-cache") || name.eq_ignore_ascii_case("no-store") {
+                return Some(Duration::ZERO);
+            }
+            if name.eq_ignore_ascii_case("max-age") {
+                from_cache_control = arg.trim_matches('"').parse().ok().map(Duration::from_secs);
+            }
+        }
+    }
+    from_cache_control.or_else(|| {
+        let expires = httpdate::parse_http_date(headers.get(EXPIRES)?.to_str().ok()?).ok()?;
+        Some(
+            expires
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
+    })
 }
 
 fn classify(error: reqwest::Error) -> FetchError {
@@ -160,6 +253,38 @@ fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn freshness_from_cache_control_then_expires() {
+        let secs = |pairs: &[(&'static str, &str)]| max_age(&headers(pairs)).map(|d| d.as_secs());
+        assert_eq!(secs(&[("cache-control", "public, max-age=600")]), Some(600));
+        assert_eq!(secs(&[("cache-control", "no-cache")]), Some(0));
+        assert_eq!(
+            secs(&[("cache-control", "public"), ("cache-control", "Max-Age=30")]),
+            Some(30)
+        );
+        assert_eq!(
+            secs(&[("expires", "Thu, 01 Jan 1970 00:00:00 GMT")]),
+            Some(0)
+        );
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+        let from_expires = secs(&[("expires", &later)]).unwrap();
+        assert!((3590..=3600).contains(&from_expires), "{from_expires}");
+        assert_eq!(
+            secs(&[("cache-control", "max-age=5"), ("expires", &later)]),
+            Some(5)
+        );
+        assert_eq!(secs(&[]), None);
+    }
 
     #[test]
     fn https_required_except_for_loopback() {

@@ -295,6 +295,17 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// How many kids this set has that `previous` lacks, and the reverse.
+    pub(crate) fn kid_changes(&self, previous: &KeySet) -> (usize, usize) {
+        let kids = |set: &KeySet| -> Vec<Option<Box<str>>> {
+            set.keys.iter().map(|k| k.kid.clone()).collect()
+        };
+        let (new, old) = (kids(self), kids(previous));
+        let added = new.iter().filter(|k| !old.contains(k)).count();
+        let removed = old.iter().filter(|k| !new.contains(k)).count();
+        (added, removed)
+    }
+
     /// Whether any key carries this `kid` (whatever its type).
     pub(crate) fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))

@@ -11,12 +11,15 @@ pub(crate) mod discovery;
 pub(crate) mod fetch;
 pub(crate) mod key;
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use reqwest::Url;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 pub use fetch::FetchError;
 pub(crate) use key::KeySet;
@@ -31,24 +34,95 @@ pub(crate) enum KeySource {
     /// A configured `jwks_uri`.
     JwksUri(Url),
     /// Keys given in code; never refreshed.
-    Static(KeySet),
+    Static(Arc<KeySet>),
 }
 
 /// How keys are refreshed; defaults in [`crate::defaults`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RefreshPolicy {
-    pub(crate) refresh_interval: Duration,
+    /// Freshness when the JWKS response says nothing (`Cache-Control`, `Expires`).
+    pub(crate) default_ttl: Duration,
+    /// Bounds on what the response may say.
+    pub(crate) min_ttl: Duration,
+    pub(crate) max_ttl: Duration,
+    /// How long past its freshness a set stays usable while fetches fail.
+    pub(crate) max_stale: Duration,
     pub(crate) unknown_kid_cooldown: Duration,
     pub(crate) min_retry: Duration,
     pub(crate) max_retry: Duration,
     pub(crate) allow_insecure_http: bool,
 }
 
-/// A key set and when it was obtained.
+/// A key set and its lifetimes.
 #[derive(Debug)]
 pub(crate) struct Loaded {
-    pub(crate) keys: KeySet,
-    fetched_at: Instant,
+    pub(crate) keys: Arc<KeySet>,
+    /// When a background refresh starts (a little before `fresh_until`, with jitter).
+    refresh_at: Instant,
+    fresh_until: Instant,
+    usable_until: Instant,
+}
+
+impl Loaded {
+    fn new(keys: Arc<KeySet>, ttl: Duration, policy: &RefreshPolicy) -> Self {
+        let now = Instant::now();
+        // Refresh somewhere in the last quarter of the lifetime, so that a fleet started
+        // together does not refresh in lockstep and the set is renewed before it goes stale.
+        let ahead = jitter(ttl / 4, 0.5);
+        Self {
+            keys,
+            refresh_at: now + ttl.saturating_sub(ahead + ttl / 8),
+            fresh_until: now + ttl,
+            usable_until: now + ttl + policy.max_stale,
+        }
+    }
+
+    fn never_expiring(keys: Arc<KeySet>) -> Self {
+        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+        Self {
+            keys,
+            refresh_at: far,
+            fresh_until: far,
+            usable_until: far,
+        }
+    }
+}
+
+/// `d` scaled by a random factor in `[1 - spread, 1]`.
+fn jitter(d: Duration, spread: f64) -> Duration {
+    let random = RandomState::new().hash_one(Instant::now().into_std());
+    let unit = (random >> 11) as f64 / (1u64 << 53) as f64;
+    d.mul_f64(1.0 - spread * unit)
+}
+
+/// The state of one issuer's keys, for readiness probes and dashboards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyStatus {
+    /// The issuer.
+    pub issuer: String,
+    /// Usable keys in the current set.
+    pub key_count: usize,
+    /// Fresh, stale (kept through failed refreshes) or unavailable.
+    pub state: KeyState,
+    /// When the set was last fetched or confirmed unchanged.
+    pub last_success: Option<SystemTime>,
+    /// Why the last fetch failed, if it did.
+    pub last_error: Option<FetchError>,
+    /// Failed fetches in a row.
+    pub consecutive_failures: u32,
+}
+
+/// Whether an issuer's keys can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyState {
+    /// Within the lifetime the JWKS response gave.
+    Fresh,
+    /// Past it, kept because refreshes fail; still used until the staleness limit.
+    Stale,
+    /// Never loaded, or past the staleness limit: tokens get 503.
+    Unavailable,
 }
 
 /// What a caller is told to do about a refresh.
@@ -68,6 +142,8 @@ struct Gate {
     failures: u32,
     retry_at: Option<Instant>,
     jwks_uri: Option<Url>,
+    validators: fetch::Validators,
+    last_success: Option<SystemTime>,
     last_error: Option<FetchError>,
 }
 
@@ -99,10 +175,7 @@ impl KeyStore {
         policy: RefreshPolicy,
     ) -> Self {
         let current = match &source {
-            KeySource::Static(keys) => Some(Arc::new(Loaded {
-                keys: keys.clone(),
-                fetched_at: Instant::now(),
-            })),
+            KeySource::Static(keys) => Some(Arc::new(Loaded::never_expiring(Arc::clone(keys)))),
             _ => None,
         };
         Self {
@@ -116,19 +189,30 @@ impl KeyStore {
         }
     }
 
+    fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current set if it may still be used.
+    fn usable(&self) -> Option<Arc<Loaded>> {
+        self.current
+            .load_full()
+            .filter(|loaded| Instant::now() < loaded.usable_until)
+    }
+
     /// The key set to verify a token with this `kid`: the current one when it knows the kid
     /// (no waiting), else the outcome of at most one refresh.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::KeysUnavailable`] when there is no set at all.
+    /// [`crate::ErrorKind::KeysUnavailable`] when there is no usable set.
     pub(crate) async fn keys_for(
         self: &Arc<Self>,
         kid: Option<&str>,
     ) -> Result<Arc<Loaded>, AuthError> {
-        let Some(loaded) = self.current.load_full() else {
+        let Some(loaded) = self.usable() else {
             return self.refresh_and_load(Trigger::Missing).await;
         };
-        if loaded.fetched_at.elapsed() >= self.policy.refresh_interval {
+        if Instant::now() >= loaded.refresh_at {
             self.refresh_in_background();
         }
         match kid {
@@ -153,8 +237,7 @@ impl KeyStore {
             }
             Step::Skip => {}
         }
-        self.current
-            .load_full()
+        self.usable()
             .ok_or_else(|| AuthError::keys_unavailable(self.retry_after()))
     }
 
@@ -169,7 +252,7 @@ impl KeyStore {
         if matches!(self.source, KeySource::Static(_)) {
             return Step::Skip;
         }
-        let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gate = self.gate();
         if gate.in_flight {
             return if trigger == Trigger::Due {
                 Step::Skip
@@ -195,11 +278,35 @@ impl KeyStore {
     }
 
     fn retry_after(&self) -> Duration {
-        let gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
-        gate.retry_at
+        self.gate()
+            .retry_at
             .map(|at| at.saturating_duration_since(Instant::now()))
             .unwrap_or_default()
             .max(Duration::from_secs(1))
+    }
+
+    /// Loads the keys if they are not loaded yet, awaiting the fetch.
+    pub(crate) async fn warm_up(self: &Arc<Self>) -> Result<(), AuthError> {
+        self.keys_for(None).await.map(drop)
+    }
+
+    pub(crate) fn status(&self) -> KeyStatus {
+        let now = Instant::now();
+        let current = self.current.load_full();
+        let gate = self.gate();
+        let state = match &current {
+            Some(l) if now < l.fresh_until => KeyState::Fresh,
+            Some(l) if now < l.usable_until => KeyState::Stale,
+            _ => KeyState::Unavailable,
+        };
+        KeyStatus {
+            issuer: self.issuer.to_string(),
+            key_count: current.map_or(0, |l| l.keys.len()),
+            state,
+            last_success: gate.last_success,
+            last_error: gate.last_error.clone(),
+            consecutive_failures: gate.failures,
+        }
     }
 
     /// Fetches and swaps in a new set; runs in its own task so that a cancelled request cannot
@@ -209,48 +316,84 @@ impl KeyStore {
         struct Reopen<'a>(&'a KeyStore);
         impl Drop for Reopen<'_> {
             fn drop(&mut self) {
-                self.0
-                    .gate
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .in_flight = false;
+                self.0.gate().in_flight = false;
                 self.0.done.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
         let _reopen = Reopen(&self);
         let started = Instant::now();
         let result = self.fetch().await;
-        let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let issuer = &*self.issuer;
+        let mut gate = self.gate();
         match result {
-            Ok(keys) => {
+            Ok((fetched, keys)) => {
+                let previous = self.current.load_full();
+                let keys = match (keys, &previous) {
+                    (Some(keys), _) => Arc::new(keys),
+                    (None, Some(previous)) => Arc::clone(&previous.keys),
+                    (None, None) => {
+                        // 304 without a set to keep: forget the validators and fetch afresh.
+                        gate.validators = fetch::Validators::default();
+                        return;
+                    }
+                };
+                let ttl = fetched
+                    .max_age
+                    .unwrap_or(self.policy.default_ttl)
+                    .clamp(self.policy.min_ttl, self.policy.max_ttl);
+                let status = if fetched.body.is_some() { "200" } else { "304" };
+                if let Some(previous) = &previous
+                    && !Arc::ptr_eq(&previous.keys, &keys)
+                {
+                    let (added, removed) = keys.kid_changes(&previous.keys);
+                    if added + removed > 0 {
+                        tracing::info!(
+                            issuer,
+                            added,
+                            removed,
+                            key_count = keys.len(),
+                            "JWKS rotated"
+                        );
+                    }
+                }
                 tracing::info!(
-                    issuer = &*self.issuer,
+                    issuer,
+                    status,
                     key_count = keys.len(),
-                    duration_ms = started.elapsed().as_millis() as u64,
+                    duration_ms,
+                    ttl_s = ttl.as_secs(),
                     "JWKS fetched"
                 );
-                self.current.store(Some(Arc::new(Loaded {
-                    keys,
-                    fetched_at: Instant::now(),
-                })));
+                self.current
+                    .store(Some(Arc::new(Loaded::new(keys, ttl, &self.policy))));
+                gate.validators = fetched.validators;
                 gate.failures = 0;
                 gate.retry_at = None;
                 gate.last_error = None;
+                gate.last_success = Some(SystemTime::now());
             }
             Err(error) => {
-                let backoff = self
-                    .policy
-                    .min_retry
-                    .saturating_mul(1 << gate.failures.min(16))
-                    .min(self.policy.max_retry);
+                let backoff = jitter(
+                    self.policy
+                        .min_retry
+                        .saturating_mul(1 << gate.failures.min(16))
+                        .min(self.policy.max_retry),
+                    0.25,
+                );
                 gate.failures = gate.failures.saturating_add(1);
                 gate.retry_at = Some(Instant::now() + backoff);
                 // A failing JWKS location may have moved: look it up again next time.
                 gate.jwks_uri = None;
+                let status = match error {
+                    FetchError::Status(code) => code,
+                    _ => 0,
+                };
                 tracing::warn!(
-                    issuer = &*self.issuer,
+                    issuer,
+                    status,
                     %error,
-                    duration_ms = started.elapsed().as_millis() as u64,
+                    duration_ms,
                     retry_in_ms = backoff.as_millis() as u64,
                     "JWKS fetch failed; keeping the last good key set"
                 );
@@ -259,13 +402,12 @@ impl KeyStore {
         }
     }
 
-    async fn fetch(&self) -> Result<KeySet, FetchError> {
-        let known = self
-            .gate
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .jwks_uri
-            .clone();
+    /// One fetch: the set (`None` when the server answered 304) and its cache headers.
+    async fn fetch(&self) -> Result<(fetch::Fetched, Option<KeySet>), FetchError> {
+        let (known, validators) = {
+            let gate = self.gate();
+            (gate.jwks_uri.clone(), gate.validators.clone())
+        };
         let jwks_uri = match (&self.source, known) {
             (_, Some(uri)) => uri,
             (KeySource::JwksUri(uri), None) => uri.clone(),
@@ -277,15 +419,22 @@ impl KeyStore {
                     self.policy.allow_insecure_http,
                 )
                 .await?;
-                self.gate.lock().unwrap_or_else(|e| e.into_inner()).jwks_uri = Some(uri.clone());
+                self.gate().jwks_uri = Some(uri.clone());
                 uri
             }
-            (KeySource::Static(keys), None) => return Ok(keys.clone()),
+            (KeySource::Static(_), None) => return Err(FetchError::Invalid("static key set")),
         };
-        let body = self.fetcher.get(&jwks_uri, fetch::ACCEPT_JWKS).await?;
-        KeySet::from_jwks(&body, &self.issuer).map_err(|e| match e {
-            key::KeySetError::Malformed => FetchError::Invalid("not a JWKS"),
-            key::KeySetError::NoUsableKey => FetchError::Invalid("no usable key"),
-        })
+        let fetched = self
+            .fetcher
+            .get_conditional(&jwks_uri, fetch::ACCEPT_JWKS, &validators)
+            .await?;
+        let keys = match &fetched.body {
+            None => None,
+            Some(body) => Some(KeySet::from_jwks(body, &self.issuer).map_err(|e| match e {
+                key::KeySetError::Malformed => FetchError::Invalid("not a JWKS"),
+                key::KeySetError::NoUsableKey => FetchError::Invalid("no usable key"),
+            })?),
+        };
+        Ok((fetched, keys))
     }
 }
