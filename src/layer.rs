@@ -1,23 +1,4 @@
-//! [`GuardLayer`]: wraps a service so that every request must carry a valid access token.
-//!
-//! ```
-//! use axum::{Router, routing::get};
-//! use bearer_guard::{GuardLayer, Issuer, RequireScopeLayer, Validator};
-//!
-//! # fn build() -> Result<Router, bearer_guard::ConfigError> {
-//! let validator = Validator::builder()
-//!     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
-//!     .build()?;
-//! let app = Router::new()
-//!     .route("/orders", get(|| async { "orders" }))
-//!     .route_layer(RequireScopeLayer::all(["orders:read"]))
-//!     .route_layer(GuardLayer::new(validator).realm("orders"));
-//! # Ok(app) }
-//! # build().unwrap();
-//! ```
-//!
-//! `route_layer` (rather than `layer`) keeps unknown paths answering 404 instead of 401.
-//! Layers added later wrap earlier ones, so the guard runs first and the scope check second.
+//! The guard layer and its settings.
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,7 +20,26 @@ pub(crate) struct GuardSettings {
     pub(crate) required: Option<ScopeRequirement>,
 }
 
-/// A tower [`Layer`] that applies [`Guard`]. See the [module docs](self).
+/// Wraps a service so that every request must carry a valid access token.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use bearer_guard::{GuardLayer, Issuer, RequireScopeLayer, Validator};
+///
+/// # fn build() -> Result<Router, bearer_guard::ConfigError> {
+/// let validator = Validator::builder()
+///     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+///     .build()?;
+/// let app = Router::new()
+///     .route("/orders", get(|| async { "orders" }))
+///     .route_layer(RequireScopeLayer::all(["orders:read"]))
+///     .route_layer(GuardLayer::new(validator).realm("orders"));
+/// # Ok(app) }
+/// # build().unwrap();
+/// ```
+///
+/// `route_layer` (rather than `layer`) keeps unknown paths answering 404 instead of 401.
+/// Layers added later wrap earlier ones, so the guard runs first and the scope check second.
 #[must_use]
 pub struct GuardLayer<T = JsonClaims, H = DefaultRejection> {
     pub(crate) validator: Validator<T>,

@@ -34,7 +34,7 @@ use crate::response::{DefaultRejection, OnRejection, Rejection, respond};
 use crate::scope::{ScopeRequirement, Scopes};
 use crate::service::GuardContext;
 
-/// A tower [`Layer`] that applies [`RequireScope`]. See the [module docs](self).
+/// A tower [`Layer`] that applies [`RequireScope`]. See the [module docs](crate::require_scope).
 #[derive(Clone)]
 #[must_use]
 pub struct RequireScopeLayer<H = DefaultRejection> {

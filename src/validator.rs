@@ -1,18 +1,4 @@
-//! [`Validator`]: the validation core. It takes a token string and returns validated
-//! [`Claims`] or an [`AuthError`]; it knows nothing of tower or HTTP responses, so gRPC
-//! interceptors, websocket handshakes or queue consumers can call it directly.
-//!
-//! ```no_run
-//! use bearer_guard::{Issuer, Validator};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let validator = Validator::builder()
-//!     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
-//!     .build()?;
-//! let claims = validator.validate("eyJhbGciOi…").await?;
-//! println!("called by {:?} with {:?}", claims.client(), claims.scopes());
-//! # Ok(()) }
-//! ```
+//! The validation core and its configuration.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -124,7 +110,7 @@ impl fmt::Debug for Issuer {
     }
 }
 
-/// Builds a [`Validator`]. See the [module docs](self).
+/// Builds a [`Validator`]; see [`Validator::builder`].
 #[must_use]
 pub struct ValidatorBuilder<T = JsonClaims> {
     issuers: Vec<Issuer>,
@@ -350,7 +336,21 @@ struct Shared {
     scope_claims: Vec<String>,
 }
 
-/// Validates access tokens; cheap to clone (shared). See the [module docs](self).
+/// The validation core. It takes a token string and returns validated
+/// [`Claims`] or an [`AuthError`]; it knows nothing of tower or HTTP responses, so gRPC
+/// interceptors, websocket handshakes or queue consumers can call it directly.
+///
+/// ```no_run
+/// use bearer_guard::{Issuer, Validator};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let validator = Validator::builder()
+///     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+///     .build()?;
+/// let claims = validator.validate("eyJhbGciOi…").await?;
+/// println!("called by {:?} with {:?}", claims.client(), claims.scopes());
+/// # Ok(()) }
+/// ```
 pub struct Validator<T = JsonClaims> {
     shared: Arc<Shared>,
     _claims: PhantomData<fn() -> T>,
