@@ -209,15 +209,18 @@ impl KeyStore {
         self: &Arc<Self>,
         kid: Option<&str>,
     ) -> Result<Arc<Loaded>, AuthError> {
+        // Which refreshes had completed when we looked: if another completes before we decide
+        // to fetch, its result is what we need, and no second fetch is started.
+        let seen = *self.done.borrow();
         let Some(loaded) = self.usable() else {
-            return self.refresh_and_load(Trigger::Missing).await;
+            return self.refresh_and_load(Trigger::Missing, seen).await;
         };
         if Instant::now() >= loaded.refresh_at {
             self.refresh_in_background();
         }
         match kid {
             Some(kid) if !loaded.keys.has_kid(kid) => {
-                self.refresh_and_load(Trigger::UnknownKid).await
+                self.refresh_and_load(Trigger::UnknownKid, seen).await
             }
             _ => Ok(loaded),
         }
@@ -226,8 +229,9 @@ impl KeyStore {
     async fn refresh_and_load(
         self: &Arc<Self>,
         trigger: Trigger,
+        seen: u64,
     ) -> Result<Arc<Loaded>, AuthError> {
-        match self.step(trigger) {
+        match self.step(trigger, seen) {
             Step::Lead(mut done) => {
                 tokio::spawn(Arc::clone(self).refresh());
                 let _ = done.changed().await;
@@ -242,13 +246,13 @@ impl KeyStore {
     }
 
     fn refresh_in_background(self: &Arc<Self>) {
-        if let Step::Lead(_) = self.step(Trigger::Due) {
+        if let Step::Lead(_) = self.step(Trigger::Due, *self.done.borrow()) {
             tokio::spawn(Arc::clone(self).refresh());
         }
     }
 
     /// Decides, under the gate, whether this caller refreshes, waits, or goes on.
-    fn step(&self, trigger: Trigger) -> Step {
+    fn step(&self, trigger: Trigger, seen: u64) -> Step {
         if matches!(self.source, KeySource::Static(_)) {
             return Step::Skip;
         }
@@ -259,6 +263,10 @@ impl KeyStore {
             } else {
                 Step::Wait(self.done.subscribe())
             };
+        }
+        if *self.done.borrow() != seen {
+            // A refresh finished since the caller looked at the set: use its outcome.
+            return Step::Skip;
         }
         let now = Instant::now();
         if gate.retry_at.is_some_and(|at| now < at) {
@@ -316,8 +324,11 @@ impl KeyStore {
         struct Reopen<'a>(&'a KeyStore);
         impl Drop for Reopen<'_> {
             fn drop(&mut self) {
-                self.0.gate().in_flight = false;
+                // Both under the gate, so no caller sees the gate open before the count moves.
+                let mut gate = self.0.gate();
+                gate.in_flight = false;
                 self.0.done.send_modify(|n| *n = n.wrapping_add(1));
+                drop(gate);
             }
         }
         let _reopen = Reopen(&self);
