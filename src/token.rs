@@ -9,7 +9,7 @@
 //! use http::Request;
 //!
 //! let req = Request::get("/").header("authorization", "bearer abc.def.ghi").body(()).unwrap();
-//! let Credential::Bearer(token) = extract(&req).unwrap().unwrap();
+//! let Some(Credential::Bearer(token)) = extract(&req).unwrap() else { panic!() };
 //! assert_eq!(token, "abc.def.ghi");
 //! ```
 
