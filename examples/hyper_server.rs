@@ -11,11 +11,13 @@
 //! Each protected route is its own tower stack (`GuardLayer`, then `RequireScopeLayer`, then
 //! the handler); a small hand-written router picks the stack by method and path.
 
+mod common;
+
 use std::convert::Infallible;
 use std::io::Write;
 use std::process::ExitCode;
 
-use bearer_guard::{Claims, GuardLayer, Issuer, RequireScopeLayer, Validator};
+use bearer_guard::{Claims, GuardLayer, RequireScopeLayer};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -30,34 +32,18 @@ type Body = Full<Bytes>;
 /// One route: a guarded tower stack, boxed so that all routes share one type.
 type Route = BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>;
 
-const USAGE: u8 = 2;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("hyper_server: {message}");
-            return ExitCode::from(USAGE);
-        }
-    };
-    let mut issuer = Issuer::new(&config.issuer).audience(&config.audience);
-    if let Some(jwks_uri) = &config.jwks_uri {
-        issuer = issuer.jwks_uri(jwks_uri);
-    }
-    let validator = match Validator::builder().issuer(issuer).build() {
-        Ok(validator) => validator,
-        Err(error) => {
-            eprintln!("hyper_server: invalid configuration: {error}");
-            return ExitCode::from(USAGE);
-        }
+    let (validator, bind) = match common::from_env("hyper_server") {
+        Ok(setup) => setup,
+        Err(code) => return code,
     };
     let routes = Routes::new(&GuardLayer::new(validator));
 
-    let listener = match tokio::net::TcpListener::bind(&config.bind).await {
+    let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("hyper_server: cannot listen on {}: {error}", config.bind);
+            eprintln!("hyper_server: cannot listen on {bind}: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -171,42 +157,4 @@ fn text(body: &'static str) -> Response<Body> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-struct Config {
-    issuer: String,
-    audience: String,
-    jwks_uri: Option<String>,
-    bind: String,
-}
-
-impl Config {
-    fn from_env() -> Result<Self, String> {
-        Ok(Self {
-            issuer: required(
-                "OAUTH_ISSUER",
-                "the token issuer, for example https://idp.example.com",
-            )?,
-            audience: required(
-                "OAUTH_AUDIENCE",
-                "the audience this API expects in `aud`, for example https://api.example.com",
-            )?,
-            jwks_uri: optional("OAUTH_JWKS_URI")?,
-            bind: optional("BIND")?.unwrap_or_else(|| "127.0.0.1:3000".to_owned()),
-        })
-    }
-}
-
-fn required(name: &str, what: &str) -> Result<String, String> {
-    optional(name)?.ok_or_else(|| format!("{name} is not set: set it to {what}"))
-}
-
-/// An unset or empty variable is `None`.
-fn optional(name: &str) -> Result<Option<String>, String> {
-    match std::env::var(name) {
-        Ok(value) if value.trim().is_empty() => Ok(None),
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
-    }
 }

@@ -32,45 +32,27 @@
 //! | `GET /admin` | scope `admin` |
 //! | `GET /whoami` | any valid token |
 
+mod common;
+
 use std::io::Write;
 use std::process::ExitCode;
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bearer_guard::{Claims, GuardLayer, Issuer, RequireScopeLayer, Validator};
+use bearer_guard::{Claims, GuardLayer, RequireScopeLayer, Validator};
 use serde_json::{Value, json};
-
-/// Exit status for a configuration the example cannot start with.
-const USAGE: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("resource_server: {message}");
-            return ExitCode::from(USAGE);
-        }
+    let (validator, bind) = match common::from_env("resource_server") {
+        Ok(setup) => setup,
+        Err(code) => return code,
     };
 
-    let mut issuer = Issuer::new(&config.issuer).audience(&config.audience);
-    if let Some(jwks_uri) = &config.jwks_uri {
-        issuer = issuer.jwks_uri(jwks_uri);
-    }
-    // Building checks the configuration only; keys are fetched on the first request that
-    // needs them, so the API starts even while the issuer is down.
-    let validator = match Validator::builder().issuer(issuer).build() {
-        Ok(validator) => validator,
-        Err(error) => {
-            eprintln!("resource_server: invalid configuration: {error}");
-            return ExitCode::from(USAGE);
-        }
-    };
-
-    let listener = match tokio::net::TcpListener::bind(&config.bind).await {
+    let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("resource_server: cannot listen on {}: {error}", config.bind);
+            eprintln!("resource_server: cannot listen on {bind}: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -134,42 +116,4 @@ async fn whoami(claims: Claims) -> Json<Value> {
         "scopes": claims.scopes(),
         "exp": claims.expires_at(),
     }))
-}
-
-struct Config {
-    issuer: String,
-    audience: String,
-    jwks_uri: Option<String>,
-    bind: String,
-}
-
-impl Config {
-    fn from_env() -> Result<Self, String> {
-        Ok(Self {
-            issuer: required(
-                "OAUTH_ISSUER",
-                "the token issuer, for example https://idp.example.com",
-            )?,
-            audience: required(
-                "OAUTH_AUDIENCE",
-                "the audience this API expects in `aud`, for example https://api.example.com",
-            )?,
-            jwks_uri: optional("OAUTH_JWKS_URI")?,
-            bind: optional("BIND")?.unwrap_or_else(|| "127.0.0.1:3000".to_owned()),
-        })
-    }
-}
-
-fn required(name: &str, what: &str) -> Result<String, String> {
-    optional(name)?.ok_or_else(|| format!("{name} is not set: set it to {what}"))
-}
-
-/// An unset or empty variable is `None`.
-fn optional(name: &str) -> Result<Option<String>, String> {
-    match std::env::var(name) {
-        Ok(value) if value.trim().is_empty() => Ok(None),
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
-    }
 }
