@@ -1578,15 +1578,6 @@ async fn static_jwks_and_direct_validation() {
 // Error values (Debug, tracing: see tests/redaction.rs)
 // ---------------------------------------------------------------------------------------------
 
-fn rs_token(iss: &str, changes: Value) -> String {
-    mint(
-        &header("RS256", "rsa-1"),
-        &payload_with(iss, changes),
-        Key::Rsa2048,
-        Algorithm::RS256,
-    )
-}
-
 #[test]
 fn auth_error_debug_and_display_are_fixed() {
     let error = AuthError::from(ErrorKind::Expired);

@@ -14,15 +14,6 @@ use bearer_guard::{Algorithm, Claims, GuardLayer, Rejection};
 use common::*;
 use serde_json::{Value, json};
 
-fn rs_token(iss: &str, changes: Value) -> String {
-    mint(
-        &header("RS256", "rsa-1"),
-        &payload_with(iss, changes),
-        Key::Rsa2048,
-        Algorithm::RS256,
-    )
-}
-
 /// The RSA-1024 key makes the validator log a skipped key.
 fn jwks_with_a_skipped_key() -> Value {
     let mut jwks = fixture_jwks();

@@ -313,6 +313,17 @@ pub fn token(key: Key, issuer: &str) -> String {
     )
 }
 
+/// A token signed by the published RSA key (`rsa-1`, RS256), for `issuer`, with `changes`
+/// merged into the valid payload.
+pub fn rs_token(iss: &str, changes: Value) -> String {
+    mint(
+        &header("RS256", "rsa-1"),
+        &payload_with(iss, changes),
+        Key::Rsa2048,
+        Algorithm::RS256,
+    )
+}
+
 /// `Bearer <token>`.
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
