@@ -64,6 +64,8 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `axum` | extractors: [`Claims<T>`], `Option<Claims<T>>`, [`Scopes`] |
+//! | `test-util` | `testing::TestIssuer`: an in-process authorization server for tests |
+//! | `client` | `client`: a client credentials token source and an outgoing-request layer |
 //!
 //! # Defaults
 //!
@@ -75,6 +77,9 @@
 
 pub mod challenge;
 mod claims;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 pub mod defaults;
 mod error;
 #[cfg(feature = "axum")]
@@ -88,6 +93,9 @@ pub mod response;
 mod rules;
 pub mod scope;
 mod service;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 pub mod token;
 mod validator;
 

@@ -1,0 +1,2 @@
+//! Placeholder replaced by the validation benchmarks.
+fn main() {}

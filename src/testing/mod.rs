@@ -1,0 +1,1 @@
+//! An in-process authorization server for tests (work in progress).
