@@ -1,2 +1,247 @@
-//! Placeholder replaced by the validation benchmarks.
-fn main() {}
+//! What a request costs. Run with `cargo bench --bench validate` (about three minutes).
+//!
+//! - `repeated_token`: one token, again and again, through the tower service over a no-op
+//!   inner service (target: ≤ 1 µs), next to the no-op service alone.
+//! - `new_token/<alg>`: jsonwebtoken's bare signature check (`crypto::verify`) against full
+//!   validation of tokens the validator has never seen (target: ≤ 1.15 × the bare check), with
+//!   and without the token cache.
+//! - `flood/<alg>`: distinct tokens only, cache on and off (target: on is no slower).
+//!
+//! Keys and tokens: `fixtures/` (the published JWKS, given statically, so nothing is fetched).
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bearer_guard::{GuardLayer, Issuer, Validator};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde_json::json;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+const ISSUER: &str = "https://idp.example.com";
+const AUDIENCE: &str = "https://api.example.com";
+
+/// A fixture key pair and how the published JWKS names it.
+struct BenchKey {
+    alg: Algorithm,
+    kid: &'static str,
+    signing: EncodingKey,
+    verifying: DecodingKey,
+}
+
+impl BenchKey {
+    fn load(alg: Algorithm) -> Self {
+        let (stem, kid) = match alg {
+            Algorithm::RS256 => ("rsa2048", "rsa-1"),
+            Algorithm::ES256 => ("ec-p256", "ec-p256-1"),
+            Algorithm::EdDSA => ("ed25519", "ed-1"),
+            _ => unreachable!("not benchmarked"),
+        };
+        let private = fixture(&format!("{stem}.pem"));
+        let public = fixture(&format!("{stem}.pub.pem"));
+        let (signing, verifying) = match alg {
+            Algorithm::RS256 => (
+                EncodingKey::from_rsa_pem(&private),
+                DecodingKey::from_rsa_pem(&public),
+            ),
+            Algorithm::ES256 => (
+                EncodingKey::from_ec_pem(&private),
+                DecodingKey::from_ec_pem(&public),
+            ),
+            _ => (
+                EncodingKey::from_ed_pem(&private),
+                DecodingKey::from_ed_pem(&public),
+            ),
+        };
+        Self {
+            alg,
+            kid,
+            signing: signing.expect("fixture private key"),
+            verifying: verifying.expect("fixture public key"),
+        }
+    }
+
+    /// A token shaped like a real client-credentials access token (about 900 bytes with an
+    /// RS256 signature), unique by its `jti`.
+    fn token(&self) -> String {
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs();
+        let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+        let claims = json!({
+            "iss": ISSUER,
+            "sub": "billing-service",
+            "client_id": "billing-service",
+            "aud": AUDIENCE,
+            "scope": "orders:read orders:write invoices:read customers:read",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "jti": format!("{serial:016x}-5a1c-4e0e-9f6b-{serial:012x}"),
+            "tenant": "acme-corporation-eu-west",
+            "azp": "billing-service",
+            "auth_time": now,
+        });
+        let mut header = Header::new(self.alg);
+        header.kid = Some(self.kid.to_owned());
+        header.typ = Some("at+jwt".to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.signing).expect("signs")
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn validator(cache_capacity: u64) -> Validator {
+    Validator::builder()
+        .issuer(
+            Issuer::new(ISSUER)
+                .audience(AUDIENCE)
+                .jwks(fixture("jwks.json")),
+        )
+        .token_cache_capacity(cache_capacity)
+        .build()
+        .expect("valid configuration")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn repeated_token(c: &mut Criterion) {
+    let rt = runtime();
+    let key = BenchKey::load(Algorithm::RS256);
+    let bearer = HeaderValue::try_from(format!("Bearer {}", key.token())).expect("header");
+    let noop = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let request = || {
+        let mut request = Request::new(());
+        request.headers_mut().insert(AUTHORIZATION, bearer.clone());
+        request
+    };
+
+    let mut group = c.benchmark_group("repeated_token");
+    group.bench_function("noop_service_alone", |b| {
+        let mut service = noop;
+        b.to_async(&rt).iter(|| {
+            let request = request();
+            let service = &mut service;
+            async move { black_box(service.ready().await.unwrap().call(request).await) }
+        });
+    });
+    for (name, capacity) in [("guard_cached", 10_000), ("guard_cache_off", 0)] {
+        let mut service = GuardLayer::new(validator(capacity)).layer(noop);
+        // One untimed request: the token is new the first time.
+        let first = rt.block_on(async { service.ready().await.unwrap().call(request()).await });
+        assert_eq!(first.expect("infallible").status(), 200);
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let request = request();
+                let service = &mut service;
+                async move {
+                    let response = service.ready().await.unwrap().call(request).await;
+                    debug_assert!(response.as_ref().is_ok_and(|r| r.status() == 200));
+                    black_box(response)
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Tokens no validator has seen: minted as needed (untimed), each validated once by a
+/// validator built for the sample, so every timed validation is a first one.
+struct FreshTokens {
+    key: BenchKey,
+    tokens: Vec<String>,
+}
+
+impl FreshTokens {
+    fn new(alg: Algorithm) -> Self {
+        Self {
+            key: BenchKey::load(alg),
+            tokens: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> &[String] {
+        while self.tokens.len() < n {
+            self.tokens.push(self.key.token());
+        }
+        &self.tokens[..n]
+    }
+
+    /// Time of validating `iters` distinct tokens with a fresh validator.
+    fn time(&mut self, rt: &tokio::runtime::Runtime, iters: u64, capacity: u64) -> Duration {
+        let tokens = self.take(usize::try_from(iters).expect("fits"));
+        let validator = validator(capacity);
+        rt.block_on(async {
+            let start = Instant::now();
+            for token in tokens {
+                black_box(validator.validate(token).await.expect("valid"));
+            }
+            start.elapsed()
+        })
+    }
+}
+
+fn new_token(c: &mut Criterion) {
+    let rt = runtime();
+    for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let mut fresh = FreshTokens::new(alg);
+        let token = fresh.key.token();
+        let (message, signature) = token.rsplit_once('.').expect("three segments");
+        let mut group = c.benchmark_group(format!("new_token/{alg:?}"));
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(2));
+        group.bench_function("jsonwebtoken_verify", |b| {
+            b.iter(|| {
+                jsonwebtoken::crypto::verify(
+                    black_box(signature),
+                    black_box(message.as_bytes()),
+                    &fresh.key.verifying,
+                    alg,
+                )
+                .expect("verifies")
+            });
+        });
+        for (name, capacity) in [("validate_cache_on", 10_000), ("validate_cache_off", 0)] {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| fresh.time(&rt, iters, capacity));
+            });
+        }
+        group.finish();
+    }
+}
+
+fn flood(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("flood");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(2));
+    for alg in [Algorithm::ES256, Algorithm::EdDSA] {
+        let mut fresh = FreshTokens::new(alg);
+        // A small cache, so that the flood runs far past its capacity and evicts all along.
+        for (name, capacity) in [("cache_on_capacity_1000", 1_000), ("cache_off", 0)] {
+            group.bench_function(BenchmarkId::new(format!("{alg:?}"), name), |b| {
+                b.iter_custom(|iters| fresh.time(&rt, iters, capacity));
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, repeated_token, new_token, flood);
+criterion_main!(benches);

@@ -59,6 +59,10 @@ impl<T> Claims<T> {
         }
     }
 
+    pub(crate) fn registered(&self) -> &Registered {
+        &self.inner.registered
+    }
+
     /// `iss`: the issuer, equal to one of the trusted issuers.
     pub fn issuer(&self) -> &str {
         &self.inner.registered.iss

@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 pub mod challenge;
 mod claims;
 #[cfg(feature = "client")]

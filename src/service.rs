@@ -100,7 +100,15 @@ where
         let inner = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, inner);
         let token_len = match token::extract(&request) {
-            Ok(Some(Credential::Bearer(token))) => token.len(),
+            Ok(Some(Credential::Bearer(token))) => {
+                // The fast path: a token verified before is admitted without a validation
+                // future (no allocation, no await).
+                if let Some(claims) = self.validator.cached(token) {
+                    admit(&mut request, claims, &self.settings);
+                    return ResponseFuture::call(inner, request);
+                }
+                token.len()
+            }
             Ok(None) if self.settings.optional => {
                 request
                     .extensions_mut()

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::cache::{Binding, TokenCache};
 use crate::claims::{Claims, JsonClaims};
 use crate::defaults;
 use crate::error::{AuthError, ConfigError, ErrorKind};
@@ -121,6 +122,7 @@ pub struct ValidatorBuilder<T = JsonClaims> {
     fetch_timeout: Duration,
     max_document_bytes: usize,
     refresh: RefreshPolicy,
+    token_cache_capacity: u64,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -132,6 +134,7 @@ impl<T> fmt::Debug for ValidatorBuilder<T> {
             .field("max_token_bytes", &self.max_token_bytes)
             .field("scope_claims", &self.scope_claims)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("token_cache_capacity", &self.token_cache_capacity)
             .finish_non_exhaustive()
     }
 }
@@ -212,6 +215,18 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
+    /// How many verified tokens to remember (default [`defaults::TOKEN_CACHE_CAPACITY`]);
+    /// `0` turns the cache off.
+    ///
+    /// A remembered token skips parsing and its signature check, but never its expiry:
+    /// `exp`, `nbf` and `iat` are checked again on every use, and a token whose key has left
+    /// the issuer's set is validated afresh (and so rejected). Each entry holds the token and
+    /// its claims, typically 2–3 KB.
+    pub fn token_cache_capacity(mut self, capacity: u64) -> Self {
+        self.token_cache_capacity = capacity;
+        self
+    }
+
     /// Deserialize user-defined claims into `U` instead of a JSON map.
     pub fn extra_claims<U: DeserializeOwned>(self) -> ValidatorBuilder<U> {
         ValidatorBuilder {
@@ -223,6 +238,7 @@ impl<T> ValidatorBuilder<T> {
             fetch_timeout: self.fetch_timeout,
             max_document_bytes: self.max_document_bytes,
             refresh: self.refresh,
+            token_cache_capacity: self.token_cache_capacity,
             _claims: PhantomData,
         }
     }
@@ -232,7 +248,10 @@ impl<T> ValidatorBuilder<T> {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the setting at fault.
-    pub fn build(self) -> Result<Validator<T>, ConfigError> {
+    pub fn build(self) -> Result<Validator<T>, ConfigError>
+    where
+        T: Send + Sync + 'static,
+    {
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
         }
@@ -247,14 +266,16 @@ impl<T> ValidatorBuilder<T> {
                 return Err(ConfigError::DuplicateIssuer(name));
             }
         }
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
         Ok(Validator {
             shared: Arc::new(Shared {
                 issuers,
-                leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+                leeway,
                 max_token_bytes: self.max_token_bytes,
                 scope_claims: self.scope_claims,
             }),
-            _claims: PhantomData,
+            cache: (self.token_cache_capacity > 0)
+                .then(|| TokenCache::new(self.token_cache_capacity, leeway)),
         })
     }
 }
@@ -265,7 +286,7 @@ struct IssuerEntry {
     algorithms: AlgSet,
     typ_policy: TypPolicy,
     keys: Arc<KeyStore>,
-    hmac: Option<VerifyingKey>,
+    hmac: Option<Arc<VerifyingKey>>,
 }
 
 impl IssuerEntry {
@@ -286,11 +307,11 @@ impl IssuerEntry {
             return Err(ConfigError::Algorithms("no algorithm is allowed"));
         }
         let hmac = match config.hmac_secret {
-            Some(secret) => Some(VerifyingKey {
+            Some(secret) => Some(Arc::new(VerifyingKey {
                 kid: None,
                 algs: AlgSet::HMAC,
                 key: DecodingKey::from_secret(&secret),
-            }),
+            })),
             None if algorithms.intersects(AlgSet::HMAC) => {
                 return Err(ConfigError::Algorithms(
                     "HMAC needs an explicit `hmac_secret`",
@@ -353,14 +374,14 @@ struct Shared {
 /// ```
 pub struct Validator<T = JsonClaims> {
     shared: Arc<Shared>,
-    _claims: PhantomData<fn() -> T>,
+    cache: Option<TokenCache<T>>,
 }
 
 impl<T> Clone for Validator<T> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
-            _claims: PhantomData,
+            cache: self.cache.clone(),
         }
     }
 }
@@ -371,6 +392,7 @@ impl<T> fmt::Debug for Validator<T> {
             .field("issuers", &self.shared.issuers.keys().collect::<Vec<_>>())
             .field("leeway", &self.shared.leeway)
             .field("max_token_bytes", &self.shared.max_token_bytes)
+            .field("token_cache", &self.cache.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -396,6 +418,7 @@ impl Validator {
                 max_retry: defaults::MAX_RETRY,
                 allow_insecure_http: false,
             },
+            token_cache_capacity: defaults::TOKEN_CACHE_CAPACITY,
             _claims: PhantomData,
         }
     }
@@ -444,15 +467,39 @@ impl<T> Validator<T> {
     }
 }
 
-impl<T: DeserializeOwned> Validator<T> {
+impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// Validates `token` (the compact JWS, without `Bearer `).
     ///
     /// Awaits I/O only when the issuer's keys are not loaded yet or the token names an
-    /// unknown `kid`; must run inside a tokio runtime.
+    /// unknown `kid`; must run inside a tokio runtime. A token validated before is answered
+    /// from the [token cache](ValidatorBuilder::token_cache_capacity) with its time claims
+    /// and key checked again.
     ///
     /// # Errors
     /// An [`AuthError`] whose [`kind`](AuthError::kind) says what failed.
     pub async fn validate(&self, token: &str) -> Result<Claims<T>, AuthError> {
+        if let Some(claims) = self.cached(token) {
+            return Ok(claims);
+        }
+        let (claims, binding) = self.verify(token).await?;
+        if let Some(cache) = &self.cache {
+            cache.insert(token, &claims, binding);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token validated before, if they still hold; no I/O, no parsing.
+    pub(crate) fn cached(&self, token: &str) -> Option<Claims<T>> {
+        self.cache.as_ref()?.get(token, now())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cache(&self) -> Option<&TokenCache<T>> {
+        self.cache.as_ref()
+    }
+
+    /// Full validation: parse, pick the key, check the signature and the claims.
+    async fn verify(&self, token: &str) -> Result<(Claims<T>, Binding), AuthError> {
         let shared = &*self.shared;
         if token.len() > shared.max_token_bytes {
             return Err(ErrorKind::TokenTooLarge.into());
@@ -491,27 +538,32 @@ impl<T: DeserializeOwned> Validator<T> {
         }
 
         let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        let verified = match &issuer.hmac {
-            Some(hmac) if AlgSet::HMAC.contains(alg) => hmac.verify(message, signature, alg),
+        let binding = match &issuer.hmac {
+            Some(hmac) if AlgSet::HMAC.contains(alg) => hmac
+                .verify(message, signature, alg)
+                .then_some(Binding::Secret),
             _ => {
                 let loaded = issuer.keys.keys_for(kid).await?;
                 let mut candidates = loaded.keys.candidates(kid, alg).peekable();
                 if candidates.peek().is_none() {
                     return Err(ErrorKind::UnknownKey.into());
                 }
-                candidates.any(|key| key.verify(message, signature, alg))
+                candidates
+                    .find(|key| key.verify(message, signature, alg))
+                    .map(|key| Binding::Published {
+                        store: Arc::clone(&issuer.keys),
+                        key: Arc::clone(key),
+                    })
             }
         };
-        if !verified {
-            return Err(ErrorKind::InvalidSignature.into());
-        }
+        let binding = binding.ok_or(ErrorKind::InvalidSignature)?;
 
         let registered = rules::registered_claims(&payload, &issuer.issuer, issuer.typ_policy)?;
         rules::check_times(&registered, now(), shared.leeway)?;
         rules::check_audience(&registered.aud, &issuer.audiences)?;
         let scopes = self.scopes(&payload)?;
         let extra = T::deserialize(Value::Object(payload)).map_err(|_| ErrorKind::InvalidClaim)?;
-        Ok(Claims::new(registered, scopes, extra))
+        Ok((Claims::new(registered, scopes, extra), binding))
     }
 
     fn scopes(&self, payload: &Map<String, Value>) -> Result<Scopes, ErrorKind> {
@@ -550,7 +602,7 @@ fn decode_json<D: DeserializeOwned>(segment: &str) -> Result<D, ErrorKind> {
     serde_json::from_slice(&bytes).map_err(|_| ErrorKind::Malformed)
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

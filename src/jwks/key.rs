@@ -5,6 +5,8 @@
 //! skipped (with a warning), and the rest of the set is used. Symmetric (`oct`) keys are never
 //! taken from a JWKS: HMAC with a published key would be forgeable by anyone (alg confusion).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -120,6 +122,23 @@ impl VerifyingKey {
     pub(crate) fn verify(&self, message: &[u8], signature: &str, alg: Algorithm) -> bool {
         self.algs.contains(alg)
             && jsonwebtoken::crypto::verify(signature, message, &self.key, alg).unwrap_or(false)
+    }
+
+    /// The same key: equal `kid`, algorithms and key material. A refreshed set rebuilds its
+    /// keys, so identity has to be decided by content.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        use jsonwebtoken::DecodingKeyKind::{RsaModulusExponent, SecretOrDer};
+        let same_material = match (self.key.kind(), other.key.kind()) {
+            (SecretOrDer(a), SecretOrDer(b)) => a == b,
+            (RsaModulusExponent { n, e }, RsaModulusExponent { n: n2, e: e2 }) => {
+                n == n2 && e == e2
+            }
+            _ => false,
+        };
+        self.kid == other.kid
+            && self.algs == other.algs
+            && self.key.family() == other.key.family()
+            && same_material
     }
 }
 
@@ -246,7 +265,7 @@ fn okp_key(jwk: &Map<String, Value>) -> Result<(AlgSet, DecodingKey), SkipReason
 /// The usable keys of one issuer. Immutable: a change is a new set, swapped in whole.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeySet {
-    keys: Vec<VerifyingKey>,
+    keys: Vec<Arc<VerifyingKey>>,
 }
 
 /// A JWKS document that cannot serve at all.
@@ -278,7 +297,7 @@ impl KeySet {
                 break;
             }
             match parse_jwk(jwk) {
-                Ok(key) => keys.push(key),
+                Ok(key) => keys.push(Arc::new(key)),
                 Err(reason) => {
                     let kid = jwk.get("kid").and_then(Value::as_str);
                     tracing::warn!(issuer, index, kid, ?reason, "skipping unusable JWK");
@@ -306,6 +325,13 @@ impl KeySet {
         (added, removed)
     }
 
+    /// Whether this set still holds `key` (the same one, or one equal to it).
+    pub(crate) fn contains(&self, key: &VerifyingKey) -> bool {
+        self.keys
+            .iter()
+            .any(|k| std::ptr::eq(&**k, key) || k.same_as(key))
+    }
+
     /// Whether any key carries this `kid` (whatever its type).
     pub(crate) fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
@@ -317,7 +343,7 @@ impl KeySet {
         &'a self,
         kid: Option<&'a str>,
         alg: Algorithm,
-    ) -> impl Iterator<Item = &'a VerifyingKey> + 'a {
+    ) -> impl Iterator<Item = &'a Arc<VerifyingKey>> + 'a {
         let limit = if kid.is_some() {
             MAX_KEYS
         } else {

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use fetch::FetchError;
-pub(crate) use key::KeySet;
+pub(crate) use key::{KeySet, VerifyingKey};
 
 use crate::error::AuthError;
 
@@ -224,6 +224,24 @@ impl KeyStore {
             }
             _ => Ok(loaded),
         }
+    }
+
+    /// Whether `key` is in the current usable set: the check a cached token passes instead
+    /// of a signature. Like [`Self::keys_for`], it starts a background refresh when one is due,
+    /// so a service that only sees cached tokens still notices rotations.
+    pub(crate) fn still_serves(self: &Arc<Self>, key: &VerifyingKey) -> bool {
+        let current = self.current.load();
+        let Some(loaded) = current.as_ref() else {
+            return false;
+        };
+        let now = Instant::now();
+        if now >= loaded.usable_until {
+            return false;
+        }
+        if now >= loaded.refresh_at && tokio::runtime::Handle::try_current().is_ok() {
+            self.refresh_in_background();
+        }
+        loaded.keys.contains(key)
     }
 
     async fn refresh_and_load(

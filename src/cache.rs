@@ -1,0 +1,214 @@
+//! The verified-token cache: a token seen before skips parsing and its signature check.
+//!
+//! Safety rests on three rules, each checked on every hit:
+//! - **No false hit.** The key is the whole token, compared byte for byte after the hash
+//!   matches; a token differing in one byte is a different entry.
+//! - **Never past `exp`.** `exp`, `nbf` and `iat` are re-checked with the leeway on each hit,
+//!   and an entry is evicted once `exp` plus the leeway has passed.
+//! - **Never past its key.** An entry remembers the key that verified it. If a refresh
+//!   removed that key, or the issuer's set is past its staleness limit, the hit is refused and
+//!   the token goes through full validation (which then gives the right error).
+//!
+//! Size is bounded by an entry count ([`crate::defaults::TOKEN_CACHE_CAPACITY`]); eviction is
+//! moka's (TinyLFU admission, LRU eviction), so a flood of one-off tokens cannot push out the
+//! tokens that keep coming back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+
+use crate::claims::Claims;
+use crate::jwks::{KeyStore, VerifyingKey};
+use crate::rules;
+
+/// What verified a cached token.
+pub(crate) enum Binding {
+    /// The issuer's configured HMAC secret, which never changes.
+    Secret,
+    /// A key of the issuer's set, which a refresh may remove.
+    Published {
+        store: Arc<KeyStore>,
+        key: Arc<VerifyingKey>,
+    },
+}
+
+struct Entry<T> {
+    claims: Claims<T>,
+    binding: Binding,
+}
+
+type Store<T> = moka::sync::Cache<Box<str>, Arc<Entry<T>>, foldhash::fast::RandomState>;
+
+/// Verified tokens and their claims. Cheap to clone (shared).
+pub(crate) struct TokenCache<T> {
+    entries: Store<T>,
+    leeway: i64,
+}
+
+impl<T> Clone for TokenCache<T> {
+    fn clone(&self) -> Self {
+        Self {
+            entries: self.entries.clone(),
+            leeway: self.leeway,
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> TokenCache<T> {
+    /// A cache of at most `capacity` tokens; `leeway` in seconds, as for validation.
+    pub(crate) fn new(capacity: u64, leeway: i64) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry { leeway })
+                // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
+                // and the hasher's random seed keeps hash flooding impractical.
+                .build_with_hasher(foldhash::fast::RandomState::default()),
+            leeway,
+        }
+    }
+
+    /// The claims of `token` if it was verified before and every rule above still holds.
+    pub(crate) fn get(&self, token: &str, now: i64) -> Option<Claims<T>> {
+        let entry = self.entries.get(token)?;
+        let still_valid = rules::check_times(entry.claims.registered(), now, self.leeway).is_ok()
+            && match &entry.binding {
+                Binding::Secret => true,
+                Binding::Published { store, key } => store.still_serves(key),
+            };
+        if still_valid {
+            Some(entry.claims.clone())
+        } else {
+            self.entries.invalidate(token);
+            None
+        }
+    }
+
+    /// Remembers a token that has just passed full validation.
+    pub(crate) fn insert(&self, token: &str, claims: &Claims<T>, binding: Binding) {
+        let entry = Entry {
+            claims: claims.clone(),
+            binding,
+        };
+        self.entries.insert(token.into(), Arc::new(entry));
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+}
+
+/// Entries live until their token's `exp` plus the leeway.
+struct UntilExpiry {
+    leeway: i64,
+}
+
+impl<T> Expiry<Box<str>, Arc<Entry<T>>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _token: &Box<str>,
+        entry: &Arc<Entry<T>>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        let end = entry.claims.registered().exp.saturating_add(self.leeway);
+        let left = end.saturating_sub(crate::validator::now()).max(0);
+        Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    use crate::validator::now;
+    use crate::{ErrorKind, Issuer, Validator};
+
+    const SECRET: &[u8] = b"a shared secret of thirty-two bytes!";
+
+    fn validator(capacity: u64) -> Validator {
+        Validator::builder()
+            .issuer(
+                Issuer::new("https://idp")
+                    .audience("api")
+                    .hmac_secret(SECRET),
+            )
+            .leeway(std::time::Duration::ZERO)
+            .token_cache_capacity(capacity)
+            .build()
+            .expect("valid configuration")
+    }
+
+    fn token(exp: i64, jti: u64) -> String {
+        let claims =
+            json!({"iss": "https://idp", "aud": "api", "exp": exp, "jti": jti.to_string()});
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .expect("signs")
+    }
+
+    #[tokio::test]
+    async fn a_validated_token_is_remembered_and_only_that_exact_token() {
+        let validator = validator(100);
+        let good = token(now() + 600, 1);
+        assert!(
+            validator.cached(&good).is_none(),
+            "nothing before validation"
+        );
+        let claims = validator.validate(&good).await.expect("valid");
+        let hit = validator.cached(&good).expect("remembered");
+        assert_eq!(hit.jwt_id(), claims.jwt_id());
+
+        // The same header and payload with one signature character changed: a different
+        // key in the cache, so it is verified, and fails.
+        let mut forged = good.clone();
+        let last = forged.pop().expect("non-empty");
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(validator.cached(&forged).is_none());
+        let error = validator.validate(&forged).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidSignature);
+        assert!(
+            validator.cached(&forged).is_none(),
+            "failures are not remembered"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_refused_once_expired() {
+        let validator = validator(100);
+        let short = token(now() + 1, 2);
+        validator
+            .validate(&short)
+            .await
+            .expect("valid for a second");
+        assert!(validator.cached(&short).is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert!(validator.cached(&short).is_none(), "never served past exp");
+        let error = validator.validate(&short).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Expired);
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_by_its_capacity_and_can_be_switched_off() {
+        let validator = validator(50);
+        for jti in 0..500 {
+            validator
+                .validate(&token(now() + 600, jti))
+                .await
+                .expect("valid");
+        }
+        let cache = validator.cache().expect("on by default");
+        assert!(cache.len() <= 50, "{} entries", cache.len());
+
+        let off = self::validator(0);
+        let once = token(now() + 600, 1);
+        off.validate(&once).await.expect("valid");
+        assert!(off.cached(&once).is_none());
+    }
+}
