@@ -1,1 +1,812 @@
-//! An in-process authorization server for tests (work in progress).
+//! An OAuth 2.0 authorization server in your test process: [`TestIssuer`] (feature
+//! `test-util`).
+//!
+//! One line starts it on `127.0.0.1` with an ephemeral port. It issues client credentials
+//! access tokens (RFC 6749 §4.4) as RFC 9068 JWTs, publishes its metadata and keys, rotates
+//! keys and breaks its JWKS endpoint on demand, so that an API behind [`GuardLayer`] can be
+//! tested end to end, the way it runs in production:
+//!
+//! ```
+//! use axum::{Router, body::Body, routing::get};
+//! use bearer_guard::testing::TestIssuer;
+//! use bearer_guard::{GuardLayer, RequireScopeLayer};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let issuer = TestIssuer::start().await;
+//! let app = Router::new()
+//!     .route("/orders", get(|| async { "orders" }))
+//!     .route_layer(RequireScopeLayer::all(["read"]))
+//!     .route_layer(GuardLayer::new(issuer.validator()));
+//!
+//! let get_orders = |token: String| {
+//!     Request::get("/orders")
+//!         .header("authorization", format!("Bearer {token}"))
+//!         .body(Body::empty())
+//!         .unwrap()
+//! };
+//! let token = issuer.token().scope("read").sign();
+//! let response = app.clone().oneshot(get_orders(token)).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//!
+//! let token = issuer.token().scope("write").sign();
+//! let response = app.oneshot(get_orders(token)).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::FORBIDDEN);
+//! # }
+//! ```
+//!
+//! [`TestIssuer::token`] mints directly, without HTTP, and can break any one rule
+//! ([`expired`](TokenBuilder::expired), [`audience`](TokenBuilder::audience),
+//! [`signed_by_unknown_key`](TokenBuilder::signed_by_unknown_key)…). Clients under test (or
+//! this crate's `client` feature) get tokens over HTTP from [`TestIssuer::token_endpoint`].
+//!
+//! # What it serves
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST /token` | the token endpoint, below |
+//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `scopes_supported`, `response_types_supported` (empty) |
+//! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
+//! | `GET /jwks` | the published keys, `Cache-Control: max-age=60` (see [`TestIssuerBuilder::jwks_max_age`]), or the [`JwksFault`] set |
+//! | other paths | 404; other methods on these paths: 405 |
+//!
+//! # The token endpoint
+//!
+//! RFC 6749 §4.4 and §5, RFC 8707, checked in this order:
+//!
+//! 1. The body must be `application/x-www-form-urlencoded`, no parameter may repeat (except
+//!    `resource`), and `grant_type` must be there; else `invalid_request`. Empty parameters count
+//!    as absent (RFC 6749 §3.1).
+//! 2. The client authenticates with exactly one of `client_secret_basic` (`Authorization: Basic`,
+//!    with the id and secret form-urlencoded inside, RFC 6749 §2.3.1) and `client_secret_post`
+//!    (`client_id` and `client_secret` in the body). Both at once, or several `Authorization`
+//!    headers: `invalid_request`. None, an unknown client or a wrong secret: `invalid_client`
+//!    with **401** and `WWW-Authenticate: Basic realm="bearer-guard test issuer",
+//!    charset="UTF-8"`, whichever method was used (RFC 6749 §5.2 requires the challenge when
+//!    Basic was used; RFC 9110 §15.5.2 wants one on every 401). A client may have several valid
+//!    secrets at once (rotation without downtime, see [`TestIssuer::remove_client_secret`]).
+//! 3. `grant_type` other than `client_credentials`: `unsupported_grant_type`; a client marked
+//!    [`unauthorized`](TestClient::unauthorized): `unauthorized_client`.
+//! 4. `scope`: every scope-token must be one the client is allowed, else `invalid_scope` (the
+//!    request is refused, not silently narrowed). Without `scope`, the client's default scope is
+//!    granted.
+//! 5. `resource` (RFC 8707; may repeat): each must be an absolute URI without fragment and one
+//!    of the issuer's [resources](TestIssuerBuilder::resource), else `invalid_target`; they
+//!    become `aud` (a string for one, an array for several). Without `resource`, `aud` is
+//!    the default [`audience`](TestIssuer::audience).
+//!
+//! Success is `200` with `{"access_token", "token_type": "Bearer", "expires_in", "scope"}`;
+//! `scope` is always there when a scope was granted (RFC 6749 §5.1 requires it only when it
+//! differs from the request), and there is never a `refresh_token`. Errors are `400` (`401`
+//! for `invalid_client`) with `{"error", "error_description"}`. Every answer of the token
+//! endpoint carries `Cache-Control: no-store` and `Pragma: no-cache`.
+//!
+//! Access tokens are RFC 9068 JWTs: header `typ: at+jwt`, `alg` and `kid` of the signing key;
+//! claims `iss`, `sub` and `client_id` (both the client's id), `aud`, `scope` (space-separated),
+//! `iat`, `exp` and a random `jti`.
+//!
+//! # Defaults
+//!
+//! | setting | default |
+//! |---|---|
+//! | client | id `test-client`, secret `test-secret`, allowed scopes `read write admin`, default scope: all allowed scopes |
+//! | resources (audiences) | `https://api.example.com` |
+//! | signing key | a fresh [`KeyAlgorithm::Rs256`] key (RSA 2048) |
+//! | token lifetime | 1 hour |
+//! | JWKS freshness | `Cache-Control: max-age=60` |
+//!
+//! # Key rotation and outages
+//!
+//! ```
+//! use std::time::Duration;
+//! use bearer_guard::testing::{JwksFault, KeyAlgorithm, TestIssuer};
+//! use bearer_guard::{ErrorKind, Validator};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let issuer = TestIssuer::start().await;
+//! let validator = issuer.validator();
+//! let before = issuer.token().sign();
+//! validator.validate(&before).await.unwrap();
+//!
+//! // A new key signs from now on; the old one stays published.
+//! issuer.rotate_key(KeyAlgorithm::Es256);
+//! let after = issuer.token().sign();
+//! validator.validate(&after).await.unwrap(); // unknown kid: the validator refetches
+//! validator.validate(&before).await.unwrap();
+//!
+//! // The identity provider goes down: a validator that has no keys yet answers 503.
+//! issuer.set_jwks_fault(JwksFault::Status(500));
+//! let fresh = Validator::builder().issuer(issuer.issuer_config()).build().unwrap();
+//! let error = fresh.validate(&after).await.unwrap_err();
+//! assert_eq!(error.kind(), ErrorKind::KeysUnavailable);
+//! # }
+//! ```
+//!
+//! # Lifetime
+//!
+//! [`TestIssuer`] is a cheap handle (clone it freely). When the last handle is dropped, the
+//! server stops accepting connections and closes the open ones (requests held by
+//! [`JwksFault::Hang`] are released with 503). It runs on the tokio runtime that started it.
+//!
+//! [`GuardLayer`]: crate::GuardLayer
+
+mod keys;
+mod server;
+mod token;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+pub use keys::KeyAlgorithm;
+pub use token::TokenBuilder;
+
+use keys::TestKey;
+
+use crate::{Issuer, Validator};
+
+/// The default client's id.
+pub const DEFAULT_CLIENT_ID: &str = "test-client";
+/// The default client's secret.
+pub const DEFAULT_CLIENT_SECRET: &str = "test-secret";
+/// The default resource, the `aud` of tokens that ask for no resource.
+pub const DEFAULT_AUDIENCE: &str = "https://api.example.com";
+/// The scopes a [`TestClient`] may request unless told otherwise.
+pub const DEFAULT_SCOPES: [&str; 3] = ["read", "write", "admin"];
+/// The lifetime of access tokens unless told otherwise.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// The `Cache-Control: max-age` of JWKS responses unless told otherwise.
+pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// An OAuth 2.0 authorization server on loopback, for tests; see the [module docs](self).
+///
+/// A cheap handle: clones share the one server, which stops when the last handle is dropped.
+#[derive(Clone)]
+pub struct TestIssuer {
+    inner: Arc<Inner>,
+}
+
+/// Owned by the handles only (the server task holds [`Shared`]), so that dropping the last
+/// handle stops the server.
+struct Inner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.stopped.send_replace(true);
+    }
+}
+
+/// What the handles and the server share.
+pub(crate) struct Shared {
+    pub(crate) issuer: String,
+    /// Known resources; the first is the default audience.
+    pub(crate) resources: Vec<String>,
+    pub(crate) token_lifetime: Duration,
+    pub(crate) jwks_max_age: Option<Duration>,
+    pub(crate) default_client_id: String,
+    registry: Mutex<Registry>,
+    key_serial: AtomicU32,
+    pub(crate) jwks_fetches: AtomicUsize,
+    pub(crate) token_requests: AtomicUsize,
+    /// Becomes `true` when the last handle is dropped.
+    pub(crate) stopped: watch::Sender<bool>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Clients, keys and the fault: what tests change at run time.
+pub(crate) struct Registry {
+    clients: BTreeMap<String, TestClient>,
+    /// Every key the issuer ever had, oldest first.
+    keys: Vec<KeyEntry>,
+    pub(crate) signer: Arc<TestKey>,
+    pub(crate) fault: JwksFault,
+}
+
+struct KeyEntry {
+    key: Arc<TestKey>,
+    published: bool,
+    retired: bool,
+}
+
+impl Registry {
+    pub(crate) fn key(&self, kid: &str) -> Option<Arc<TestKey>> {
+        self.entry(kid).map(|e| Arc::clone(&e.key))
+    }
+
+    fn entry(&self, kid: &str) -> Option<&KeyEntry> {
+        self.keys.iter().find(|e| e.key.kid == kid)
+    }
+
+    fn entry_mut(&mut self, kid: &str) -> &mut KeyEntry {
+        self.keys
+            .iter_mut()
+            .find(|e| e.key.kid == kid)
+            .unwrap_or_else(|| panic!("TestIssuer: no key with kid `{kid}`"))
+    }
+
+    /// If `kid` signs, signs with the newest other published key instead (preferring one
+    /// that is not retired); with no other published key, `kid` keeps signing.
+    fn stop_signing_with(&mut self, kid: &str) {
+        if self.signer.kid != kid {
+            return;
+        }
+        let others = || {
+            self.keys
+                .iter()
+                .rev()
+                .filter(|e| e.published && e.key.kid != kid)
+        };
+        let next = others()
+            .find(|e| !e.retired)
+            .or_else(|| others().next())
+            .map(|e| Arc::clone(&e.key));
+        if let Some(next) = next {
+            self.signer = next;
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The client if `secret` is one of its secrets.
+    pub(crate) fn authenticate(&self, id: &str, secret: &str) -> Option<TestClient> {
+        let registry = self.registry();
+        let client = registry.clients.get(id)?;
+        // Compare with every secret, in constant time, so timing tells nothing.
+        let matches = client.secrets.iter().fold(false, |found, candidate| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(
+                candidate.as_bytes(),
+                secret.as_bytes(),
+            )
+            .is_ok()
+                || found
+        });
+        matches.then(|| client.clone())
+    }
+
+    /// The default client's default scope, space-separated.
+    pub(crate) fn default_scope(&self) -> String {
+        self.registry()
+            .clients
+            .get(&self.default_client_id)
+            .map(|c| c.granted_by_default().join(" "))
+            .unwrap_or_default()
+    }
+
+    /// Signs an access token as the token endpoint issues it.
+    pub(crate) fn mint(&self, client_id: &str, scope: &str, audience: &[String]) -> String {
+        TokenBuilder::new(self)
+            .client_id(client_id)
+            .scope(scope)
+            .audiences(audience.iter().cloned())
+            .sign()
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// The metadata document (OpenID Connect Discovery / RFC 8414).
+    pub(crate) fn metadata(&self) -> Value {
+        let mut scopes: Vec<String> = self
+            .registry()
+            .clients
+            .values()
+            .flat_map(|c| c.scopes.iter().cloned())
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        let signing: Vec<&str> = {
+            let registry = self.registry();
+            let mut algs: Vec<&str> = registry
+                .keys
+                .iter()
+                .filter(|e| e.published)
+                .map(|e| e.key.alg.name())
+                .collect();
+            algs.sort_unstable();
+            algs.dedup();
+            algs
+        };
+        json!({
+            "issuer": self.issuer,
+            "token_endpoint": self.endpoint("/token"),
+            "jwks_uri": self.endpoint("/jwks"),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": scopes,
+            "response_types_supported": [],
+            "access_token_signing_alg_values_supported": signing,
+        })
+    }
+
+    /// The JWKS document of the published keys.
+    pub(crate) fn jwks(&self) -> Value {
+        let keys: Vec<Arc<TestKey>> = self
+            .registry()
+            .keys
+            .iter()
+            .filter(|e| e.published)
+            .map(|e| Arc::clone(&e.key))
+            .collect();
+        json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() })
+    }
+
+    fn new_key(&self, alg: KeyAlgorithm) -> Arc<TestKey> {
+        let serial = self.key_serial.fetch_add(1, Ordering::SeqCst);
+        Arc::new(TestKey::generate(alg, serial))
+    }
+}
+
+impl TestIssuer {
+    /// Starts an issuer with the defaults (see the [module docs](self)).
+    ///
+    /// # Panics
+    /// If no port can be bound on `127.0.0.1`, or outside a tokio runtime.
+    pub async fn start() -> TestIssuer {
+        Self::builder().start().await
+    }
+
+    /// An issuer with other clients, resources, key or token lifetime.
+    pub fn builder() -> TestIssuerBuilder {
+        TestIssuerBuilder {
+            clients: Vec::new(),
+            resources: Vec::new(),
+            signing_key: KeyAlgorithm::Rs256,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            jwks_max_age: Some(DEFAULT_JWKS_MAX_AGE),
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// The issuer identifier, `http://127.0.0.1:PORT` (no trailing slash): the exact `iss`.
+    pub fn issuer(&self) -> &str {
+        &self.shared().issuer
+    }
+
+    /// `{issuer}/token`.
+    pub fn token_endpoint(&self) -> String {
+        self.shared().endpoint("/token")
+    }
+
+    /// `{issuer}/jwks`.
+    pub fn jwks_uri(&self) -> String {
+        self.shared().endpoint("/jwks")
+    }
+
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub fn metadata_url(&self) -> String {
+        self.shared().endpoint("/.well-known/openid-configuration")
+    }
+
+    /// The default resource: the `aud` of tokens that ask for no resource (default
+    /// `https://api.example.com`).
+    pub fn audience(&self) -> &str {
+        &self.shared().resources[0]
+    }
+
+    /// Every resource the issuer knows, the default first.
+    pub fn resources(&self) -> &[String] {
+        &self.shared().resources
+    }
+
+    /// This issuer for a [`Validator`]: `Issuer::new(issuer)` with every resource as an
+    /// audience; keys are found by discovery (plain http is allowed for loopback).
+    pub fn issuer_config(&self) -> Issuer {
+        self.resources()
+            .iter()
+            .fold(Issuer::new(self.issuer()), |issuer, resource| {
+                issuer.audience(resource)
+            })
+    }
+
+    /// A validator trusting this issuer with the defaults.
+    pub fn validator(&self) -> Validator {
+        Validator::builder()
+            .issuer(self.issuer_config())
+            .build()
+            .expect("a validator for a loopback test issuer builds")
+    }
+
+    /// Mints a token directly (no HTTP); see [`TokenBuilder`].
+    pub fn token(&self) -> TokenBuilder<'_> {
+        TokenBuilder::new(self.shared())
+    }
+
+    /// Registers a client, or replaces the one with its id.
+    pub fn add_client(&self, client: TestClient) {
+        self.shared()
+            .registry()
+            .clients
+            .insert(client.id.clone(), client);
+    }
+
+    /// Unregisters a client (no-op if unknown).
+    pub fn remove_client(&self, client_id: &str) {
+        self.shared().registry().clients.remove(client_id);
+    }
+
+    /// Retires one secret of a client; its other secrets stay valid (secret rotation: add the
+    /// new one with [`TestClient::secret`] and [`add_client`](Self::add_client), then retire
+    /// the old one). No-op if the client or secret is unknown.
+    pub fn remove_client_secret(&self, client_id: &str, secret: &str) {
+        if let Some(client) = self.shared().registry().clients.get_mut(client_id) {
+            client.secrets.retain(|s| s != secret);
+        }
+    }
+
+    /// The default client's id and (first) secret, for requests to the token endpoint.
+    ///
+    /// # Panics
+    /// If the default client was removed or has no secret left.
+    pub fn default_client(&self) -> (String, String) {
+        let shared = self.shared();
+        let registry = shared.registry();
+        let secret = registry
+            .clients
+            .get(&shared.default_client_id)
+            .and_then(|c| c.secrets.first())
+            .expect("TestIssuer: the default client was removed or has no secret")
+            .clone();
+        (shared.default_client_id.clone(), secret)
+    }
+
+    /// Generates a key and publishes it, without signing with it yet; returns its kid.
+    pub fn add_key(&self, alg: KeyAlgorithm) -> String {
+        let key = self.shared().new_key(alg);
+        let kid = key.kid.clone();
+        self.shared().registry().keys.push(KeyEntry {
+            key,
+            published: true,
+            retired: false,
+        });
+        kid
+    }
+
+    /// Generates a key, publishes it and signs new tokens with it from now on; the previous
+    /// key stays published. Returns the new kid.
+    pub fn rotate_key(&self, alg: KeyAlgorithm) -> String {
+        let key = self.shared().new_key(alg);
+        let kid = key.kid.clone();
+        let mut registry = self.shared().registry();
+        registry.keys.push(KeyEntry {
+            key: Arc::clone(&key),
+            published: true,
+            retired: false,
+        });
+        registry.signer = key;
+        kid
+    }
+
+    /// Makes a published key (or one added with [`add_key`](Self::add_key)) the signing key.
+    ///
+    /// # Panics
+    /// If the issuer has no key with this kid.
+    pub fn sign_with(&self, kid: &str) {
+        let mut registry = self.shared().registry();
+        let entry = registry.entry_mut(kid);
+        entry.retired = false;
+        let key = Arc::clone(&entry.key);
+        registry.signer = key;
+    }
+
+    /// Stops signing with a key; it stays published. If it was the signing key, the newest
+    /// other published key (one not retired if there is one) signs from now on; if there is no
+    /// other, it goes on signing.
+    ///
+    /// # Panics
+    /// If the issuer has no key with this kid.
+    pub fn retire_key(&self, kid: &str) {
+        let mut registry = self.shared().registry();
+        registry.entry_mut(kid).retired = true;
+        registry.stop_signing_with(kid);
+    }
+
+    /// Unpublishes a key: tokens it signed fail at a guard once the guard has refreshed its
+    /// key set. If it was the signing key, another is chosen as in
+    /// [`retire_key`](Self::retire_key).
+    ///
+    /// # Panics
+    /// If the issuer has no key with this kid.
+    pub fn remove_key(&self, kid: &str) {
+        let mut registry = self.shared().registry();
+        let entry = registry.entry_mut(kid);
+        entry.published = false;
+        entry.retired = true;
+        registry.stop_signing_with(kid);
+    }
+
+    /// The kid of the key that signs new tokens.
+    pub fn signing_kid(&self) -> String {
+        self.shared().registry().signer.kid.clone()
+    }
+
+    /// The kids of the published keys, oldest first.
+    pub fn published_kids(&self) -> Vec<String> {
+        self.shared()
+            .registry()
+            .keys
+            .iter()
+            .filter(|e| e.published)
+            .map(|e| e.key.kid.clone())
+            .collect()
+    }
+
+    /// The JWKS document as `/jwks` serves it without a fault (for
+    /// [`Issuer::jwks`](crate::Issuer::jwks), say).
+    pub fn jwks(&self) -> String {
+        self.shared().jwks().to_string()
+    }
+
+    /// How `GET /jwks` misbehaves from now on ([`JwksFault::None`] to heal it).
+    pub fn set_jwks_fault(&self, fault: JwksFault) {
+        self.shared().registry().fault = fault;
+    }
+
+    /// How many `GET /jwks` requests came so far (faulty answers included).
+    pub fn jwks_fetches(&self) -> usize {
+        self.shared().jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many `POST /token` requests came so far (failed ones included).
+    pub fn token_requests(&self) -> usize {
+        self.shared().token_requests.load(Ordering::SeqCst)
+    }
+}
+
+impl fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = self.shared();
+        let registry = shared.registry();
+        f.debug_struct("TestIssuer")
+            .field("issuer", &shared.issuer)
+            .field("resources", &shared.resources)
+            .field("clients", &registry.clients.keys().collect::<Vec<_>>())
+            .field("signing_kid", &registry.signer.kid)
+            .field("jwks_fault", &registry.fault)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TestIssuer`]; see [`TestIssuer::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct TestIssuerBuilder {
+    clients: Vec<TestClient>,
+    resources: Vec<String>,
+    signing_key: KeyAlgorithm,
+    token_lifetime: Duration,
+    jwks_max_age: Option<Duration>,
+}
+
+impl TestIssuerBuilder {
+    /// Registers a client. The first one given is the default client (of
+    /// [`TestIssuer::default_client`] and [`TestIssuer::token`]) and replaces the built-in
+    /// `test-client`.
+    pub fn client(mut self, client: TestClient) -> Self {
+        self.clients.push(client);
+        self
+    }
+
+    /// A resource (RFC 8707) clients may ask tokens for. The first one given is the default
+    /// audience and replaces the built-in `https://api.example.com`.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
+        self
+    }
+
+    /// The algorithm of the first signing key (default [`KeyAlgorithm::Rs256`]).
+    pub fn signing_key(mut self, alg: KeyAlgorithm) -> Self {
+        self.signing_key = alg;
+        self
+    }
+
+    /// `exp` − `iat` of access tokens, and `expires_in` (default 1 hour).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// `Cache-Control: max-age` of JWKS responses (default 60 s); `None` sends no
+    /// `Cache-Control`, leaving the freshness to the validator's
+    /// [`jwks_ttl`](crate::ValidatorBuilder::jwks_ttl).
+    pub fn jwks_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.jwks_max_age = max_age;
+        self
+    }
+
+    /// Binds `127.0.0.1:0` and starts serving.
+    ///
+    /// # Panics
+    /// If no port can be bound on `127.0.0.1`, or outside a tokio runtime.
+    pub async fn start(self) -> TestIssuer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("TestIssuer: cannot bind 127.0.0.1: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("TestIssuer: no local address: {e}"));
+        let mut clients = self.clients;
+        if clients.is_empty() {
+            clients.push(TestClient::new(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET));
+        }
+        let mut resources = self.resources;
+        if resources.is_empty() {
+            resources.push(DEFAULT_AUDIENCE.to_owned());
+        }
+        let signer = Arc::new(TestKey::generate(self.signing_key, 1));
+        let shared = Arc::new(Shared {
+            issuer: format!("http://{addr}"),
+            resources,
+            token_lifetime: self.token_lifetime,
+            jwks_max_age: self.jwks_max_age,
+            default_client_id: clients[0].id.clone(),
+            registry: Mutex::new(Registry {
+                clients: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),
+                keys: vec![KeyEntry {
+                    key: Arc::clone(&signer),
+                    published: true,
+                    retired: false,
+                }],
+                signer,
+                fault: JwksFault::None,
+            }),
+            key_serial: AtomicU32::new(2),
+            jwks_fetches: AtomicUsize::new(0),
+            token_requests: AtomicUsize::new(0),
+            stopped: watch::channel(false).0,
+        });
+        let mut stopped = shared.stopped.subscribe();
+        let router = server::router(Arc::clone(&shared));
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stopped| *stopped).await;
+            };
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await;
+        });
+        TestIssuer {
+            inner: Arc::new(Inner { shared }),
+        }
+    }
+}
+
+/// A client of a [`TestIssuer`]: id, secrets and the scopes it may ask for.
+///
+/// ```
+/// use bearer_guard::testing::TestClient;
+///
+/// let reporting = TestClient::new("reporting", "s3cret")
+///     .secret("next-s3cret") // both secrets are valid
+///     .scopes(["reports:read", "reports:write"])
+///     .default_scope("reports:read");
+/// assert!(!format!("{reporting:?}").contains("s3cret"));
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct TestClient {
+    id: String,
+    secrets: Vec<String>,
+    scopes: Vec<String>,
+    default_scope: Option<Vec<String>>,
+    unauthorized: bool,
+}
+
+impl TestClient {
+    /// A client with one secret, allowed the scopes `read write admin` (see
+    /// [`scopes`](Self::scopes)), granted all of them when it asks for none.
+    pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            secrets: vec![secret.into()],
+            scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            default_scope: None,
+            unauthorized: false,
+        }
+    }
+
+    /// Another valid secret: a client may hold several at once.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// The scopes the client may request, replacing the default `read write admin`.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scope granted when a request has no `scope` (space-separated; default: every
+    /// allowed scope).
+    pub fn default_scope(mut self, scope: impl Into<String>) -> Self {
+        let scope = scope.into();
+        self.default_scope = Some(
+            scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        );
+        self
+    }
+
+    /// The client authenticates but may not use the client credentials grant: its token
+    /// requests get `unauthorized_client`.
+    pub fn unauthorized(mut self) -> Self {
+        self.unauthorized = true;
+        self
+    }
+
+    /// The client id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn granted_by_default(&self) -> Vec<String> {
+        self.default_scope
+            .clone()
+            .unwrap_or_else(|| self.scopes.clone())
+    }
+}
+
+impl fmt::Debug for TestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestClient")
+            .field("id", &self.id)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .field("scopes", &self.scopes)
+            .field("default_scope", &self.default_scope)
+            .field("unauthorized", &self.unauthorized)
+            .finish()
+    }
+}
+
+/// How the JWKS endpoint of a [`TestIssuer`] misbehaves; see [`TestIssuer::set_jwks_fault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JwksFault {
+    /// It works.
+    #[default]
+    None,
+    /// It answers this status with an empty body (500 if the number is not a status code).
+    Status(u16),
+    /// It never answers (until the issuer stops); clients time out.
+    Hang,
+    /// It answers `200` with a body that is not JSON.
+    Garbage,
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

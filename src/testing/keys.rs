@@ -1,0 +1,263 @@
+//! Signing keys of the test issuer: generated at run time with aws-lc-rs, published as JWKs,
+//! used to sign compact JWS.
+
+use std::fmt;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair as _, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair, RsaPublicKeyComponents,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+/// The kind of a test issuer's signing key, and the JWS algorithm it signs with.
+///
+/// Keys are generated when asked for (RSA keys are 2048 bits), never read from files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum KeyAlgorithm {
+    /// RSA 2048 with RSASSA-PKCS1-v1_5 and SHA-256 (`RS256`), the most common choice.
+    #[default]
+    Rs256,
+    /// RSA 2048 with RSASSA-PSS and SHA-256 (`PS256`).
+    Ps256,
+    /// ECDSA on P-256 with SHA-256 (`ES256`).
+    Es256,
+    /// ECDSA on P-384 with SHA-384 (`ES384`).
+    Es384,
+    /// Ed25519 (`EdDSA`, RFC 8037).
+    EdDsa,
+}
+
+impl KeyAlgorithm {
+    /// The JOSE name, as written in a token's `alg` header and a JWK's `alg`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::Es384 => "ES384",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The algorithm as [`crate::Algorithm`] (for [`Issuer::algorithms`](crate::Issuer::algorithms)).
+    pub fn algorithm(self) -> crate::Algorithm {
+        match self {
+            Self::Rs256 => crate::Algorithm::RS256,
+            Self::Ps256 => crate::Algorithm::PS256,
+            Self::Es256 => crate::Algorithm::ES256,
+            Self::Es384 => crate::Algorithm::ES384,
+            Self::EdDsa => crate::Algorithm::EdDSA,
+        }
+    }
+
+    /// Prefix of the key ids generated for this algorithm.
+    fn kid_prefix(self) -> &'static str {
+        match self {
+            Self::Rs256 => "rs256",
+            Self::Ps256 => "ps256",
+            Self::Es256 => "es256",
+            Self::Es384 => "es384",
+            Self::EdDsa => "eddsa",
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A private key with its id and algorithm.
+pub(crate) struct TestKey {
+    pub(crate) kid: String,
+    pub(crate) alg: KeyAlgorithm,
+    pair: Pair,
+}
+
+impl fmt::Debug for TestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestKey {
+    /// Generates a key; `serial` makes the kid unique within one issuer.
+    pub(crate) fn generate(alg: KeyAlgorithm, serial: u32) -> Self {
+        Self::generate_with_kid(alg, format!("{}-{serial}", alg.kid_prefix()))
+    }
+
+    /// Generates a key with this kid.
+    ///
+    /// # Panics
+    /// If aws-lc-rs cannot generate a key (it does not fail on a working system).
+    pub(crate) fn generate_with_kid(alg: KeyAlgorithm, kid: String) -> Self {
+        let failed = |_| -> Pair { panic!("TestIssuer: generating a {alg} key failed") };
+        let pair = match alg {
+            KeyAlgorithm::Rs256 | KeyAlgorithm::Ps256 => {
+                RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map(Pair::Rsa)
+            }
+            KeyAlgorithm::Es256 => {
+                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map(Pair::Ec)
+            }
+            KeyAlgorithm::Es384 => {
+                EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).map(Pair::Ec)
+            }
+            KeyAlgorithm::EdDsa => Ed25519KeyPair::generate().map(Pair::Ed),
+        }
+        .unwrap_or_else(failed);
+        Self { kid, alg, pair }
+    }
+
+    /// The public JWK: `kty`, `crv`/`n`/`e`/`x`/`y`, `kid`, `alg`, `"use":"sig"`.
+    pub(crate) fn jwk(&self) -> Value {
+        let mut jwk = match &self.pair {
+            Pair::Rsa(pair) => {
+                let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+                json!({ "kty": "RSA", "n": b64(unsigned(&public.n)), "e": b64(unsigned(&public.e)) })
+            }
+            Pair::Ec(pair) => {
+                // Uncompressed point: 0x04 ‖ x ‖ y.
+                let point = &pair.public_key().as_ref()[1..];
+                let (x, y) = point.split_at(point.len() / 2);
+                let crv = if self.alg == KeyAlgorithm::Es384 {
+                    "P-384"
+                } else {
+                    "P-256"
+                };
+                json!({ "kty": "EC", "crv": crv, "x": b64(x), "y": b64(y) })
+            }
+            Pair::Ed(pair) => {
+                json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref()) })
+            }
+        };
+        let members = jwk.as_object_mut().expect("a JWK is an object");
+        members.insert("kid".into(), json!(self.kid));
+        members.insert("alg".into(), json!(self.alg.name()));
+        members.insert("use".into(), json!("sig"));
+        jwk
+    }
+
+    /// The signature over `message` (raw bytes: PKCS#1/PSS, or fixed-length `R‖S`, or Ed25519).
+    pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let alg = self.alg;
+        let rng = SystemRandom::new();
+        match &self.pair {
+            Pair::Rsa(pair) => {
+                let padding = if self.alg == KeyAlgorithm::Ps256 {
+                    &RSA_PSS_SHA256
+                } else {
+                    &RSA_PKCS1_SHA256
+                };
+                let mut signature = vec![0; pair.public_modulus_len()];
+                if pair.sign(padding, &rng, message, &mut signature).is_err() {
+                    panic!("TestIssuer: signing with {alg} failed");
+                }
+                signature
+            }
+            Pair::Ec(pair) => pair
+                .sign(&rng, message)
+                .unwrap_or_else(|_| panic!("TestIssuer: signing with {alg} failed"))
+                .as_ref()
+                .to_vec(),
+            Pair::Ed(pair) => pair.sign(message).as_ref().to_vec(),
+        }
+    }
+
+    /// A compact JWS of `header` and `payload` (both JSON objects) signed with this key.
+    pub(crate) fn sign_compact(&self, header: &Value, payload: &Value) -> String {
+        let mut input = b64(serde_json::to_vec(header).expect("JSON serializes"));
+        input.push('.');
+        input.push_str(&b64(serde_json::to_vec(payload).expect("JSON serializes")));
+        let signature = self.sign(input.as_bytes());
+        input.push('.');
+        input.push_str(&b64(signature));
+        input
+    }
+}
+
+/// An unsigned big-endian integer without leading zero bytes (RFC 7518 §6.3.1).
+fn unsigned(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    &bytes[start..]
+}
+
+pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `n` random bytes, base64url.
+pub(crate) fn random_id(n: usize) -> String {
+    let mut bytes = vec![0; n];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator works");
+    b64(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_have_the_members_of_their_key_type() {
+        for (alg, kty, fields) in [
+            (KeyAlgorithm::Rs256, "RSA", &["n", "e"][..]),
+            (KeyAlgorithm::Es256, "EC", &["crv", "x", "y"][..]),
+            (KeyAlgorithm::Es384, "EC", &["crv", "x", "y"][..]),
+            (KeyAlgorithm::EdDsa, "OKP", &["crv", "x"][..]),
+        ] {
+            let jwk = TestKey::generate(alg, 7).jwk();
+            assert_eq!(jwk["kty"], kty);
+            assert_eq!(jwk["alg"], alg.name());
+            assert_eq!(jwk["use"], "sig");
+            assert_eq!(jwk["kid"], format!("{}-7", alg.kid_prefix()));
+            for field in fields {
+                assert!(jwk.get(*field).is_some(), "{alg}: {field} in {jwk}");
+            }
+            assert!(jwk.get("d").is_none(), "no private member");
+        }
+        let rsa = TestKey::generate(KeyAlgorithm::Rs256, 1).jwk();
+        assert_eq!(rsa["e"], "AQAB");
+        assert_eq!(rsa["n"].as_str().unwrap().len(), 342, "2048-bit modulus");
+        let p384 = TestKey::generate(KeyAlgorithm::Es384, 1).jwk();
+        assert_eq!(p384["crv"], "P-384");
+        assert_eq!(p384["x"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn signatures_have_the_raw_sizes() {
+        for (alg, len) in [
+            (KeyAlgorithm::Rs256, 256),
+            (KeyAlgorithm::Ps256, 256),
+            (KeyAlgorithm::Es256, 64),
+            (KeyAlgorithm::Es384, 96),
+            (KeyAlgorithm::EdDsa, 64),
+        ] {
+            assert_eq!(TestKey::generate(alg, 1).sign(b"m").len(), len, "{alg}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let key = TestKey::generate(KeyAlgorithm::EdDsa, 1);
+        assert_eq!(
+            format!("{key:?}"),
+            r#"TestKey { kid: "eddsa-1", alg: EdDsa, .. }"#
+        );
+    }
+}
