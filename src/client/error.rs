@@ -1,0 +1,289 @@
+use std::fmt;
+
+use crate::jwks::FetchError;
+
+/// Longest server-provided text (`error_description`, `token_type`…) kept in an error.
+const MAX_SERVER_TEXT: usize = 256;
+
+/// Why no access token could be had.
+///
+/// Never holds the client secret or a token. Server-provided text (`error_description`,
+/// `token_type`) is kept, cut to a bounded length and stripped of control characters, so it
+/// can go to a log as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The authorization server refused the request (RFC 6749 §5.2).
+    Rejected(ErrorResponse),
+    /// The server issued a token of another type than `Bearer` (the value it sent).
+    UnsupportedTokenType(String),
+    /// The token endpoint could not be reached, timed out, or answered neither a token nor a
+    /// §5.2 error (for example HTTP 500, or a body that is not the JSON expected).
+    Endpoint(FetchError),
+    /// The token endpoint could not be found in the issuer's metadata.
+    Discovery(FetchError),
+    /// The token request ended without an answer (its task was cancelled, for example because
+    /// the runtime shut down).
+    Aborted,
+}
+
+impl TokenError {
+    /// The §5.2 error code, when the server refused the request.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        match self {
+            Self::Rejected(response) => Some(response.code()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected(response) => write!(f, "the token endpoint refused: {response}"),
+            Self::UnsupportedTokenType(kind) => write!(
+                f,
+                "the token endpoint issued a token of type `{kind}`, not `Bearer`"
+            ),
+            Self::Endpoint(error) => write!(f, "token endpoint: {error}"),
+            Self::Discovery(error) => write!(f, "discovery of the token endpoint: {error}"),
+            Self::Aborted => f.write_str("the token request was abandoned"),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Rejected(response) => Some(response),
+            Self::Endpoint(error) | Self::Discovery(error) => Some(error),
+            Self::UnsupportedTokenType(_) | Self::Aborted => None,
+        }
+    }
+}
+
+/// An error response of the token endpoint (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorResponse {
+    status: u16,
+    code: ErrorCode,
+    description: Option<String>,
+    uri: Option<String>,
+}
+
+impl ErrorResponse {
+    pub(crate) fn new(
+        status: u16,
+        code: &str,
+        description: Option<&str>,
+        uri: Option<&str>,
+    ) -> Self {
+        Self {
+            status,
+            code: ErrorCode::from(code),
+            description: description.map(server_text),
+            uri: uri.map(server_text),
+        }
+    }
+
+    /// The HTTP status of the answer (400, or 401 for `invalid_client`).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// `error`.
+    pub fn code(&self) -> &ErrorCode {
+        &self.code
+    }
+
+    /// `error_description`: a human-readable explanation, if the server gave one.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// `error_uri`: a page about the error, if the server gave one.
+    pub fn uri(&self) -> Option<&str> {
+        self.uri.as_deref()
+    }
+}
+
+impl fmt::Display for ErrorResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        if let Some(description) = &self.description {
+            write!(f, ": {description}")?;
+        }
+        write!(f, " (HTTP {})", self.status)?;
+        if let Some(uri) = &self.uri {
+            write!(f, ", see {uri}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ErrorResponse {}
+
+/// The `error` code of a token endpoint's error response (RFC 6749 §5.2, RFC 8707 §2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_request`: a parameter is missing, repeated or malformed.
+    InvalidRequest,
+    /// `invalid_client`: client authentication failed (unknown client, wrong secret, or an
+    /// authentication method the client may not use).
+    InvalidClient,
+    /// `invalid_grant`: the grant is invalid, expired or revoked.
+    InvalidGrant,
+    /// `unauthorized_client`: this client may not use the client credentials grant.
+    UnauthorizedClient,
+    /// `unsupported_grant_type`: the server does not support the client credentials grant.
+    UnsupportedGrantType,
+    /// `invalid_scope`: a requested scope is unknown, malformed, or not allowed to this client.
+    InvalidScope,
+    /// `invalid_target`: a requested `resource` is unknown or not allowed (RFC 8707).
+    InvalidTarget,
+    /// Any other code, as sent (cut to a bounded length).
+    Other(String),
+}
+
+impl ErrorCode {
+    /// The code as it is written on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::Other(code) => code,
+        }
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(code: &str) -> Self {
+        match code {
+            "invalid_request" => Self::InvalidRequest,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_grant" => Self::InvalidGrant,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "invalid_scope" => Self::InvalidScope,
+            "invalid_target" => Self::InvalidTarget,
+            other => Self::Other(server_text(other)),
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of a [`Bearer`](super::Bearer) service: no token could be had, or the inner
+/// service failed.
+///
+/// A token error has no response to stand for (the request was never sent), so it is the
+/// service's error. HTTP answers of the called API, 401 included, are responses, not errors.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BearerError<E> {
+    /// No access token could be obtained; the request was not sent.
+    Token(TokenError),
+    /// The inner service failed.
+    Service(E),
+}
+
+impl<E> BearerError<E> {
+    /// The token error, if that is what this is.
+    pub fn token_error(&self) -> Option<&TokenError> {
+        match self {
+            Self::Token(error) => Some(error),
+            Self::Service(_) => None,
+        }
+    }
+
+    /// The inner service's error, if that is what this is.
+    pub fn into_service_error(self) -> Option<E> {
+        match self {
+            Self::Service(error) => Some(error),
+            Self::Token(_) => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for BearerError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token(error) => write!(f, "no access token: {error}"),
+            Self::Service(error) => fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for BearerError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Token(error) => Some(error),
+            Self::Service(error) => error.source(),
+        }
+    }
+}
+
+/// Server-provided text made safe to log: bounded, no control characters.
+pub(crate) fn server_text(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_SERVER_TEXT)
+        .collect();
+    if text.chars().count() > MAX_SERVER_TEXT {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for code in [
+            "invalid_request",
+            "invalid_client",
+            "invalid_grant",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+            "invalid_target",
+            "slow_down",
+        ] {
+            assert_eq!(ErrorCode::from(code).as_str(), code);
+        }
+        assert_eq!(ErrorCode::from("slow_down"), ErrorCode::Other("slow_down".into()));
+    }
+
+    #[test]
+    fn display_of_a_refusal() {
+        let error = TokenError::Rejected(ErrorResponse::new(
+            401,
+            "invalid_client",
+            Some("Client authentication failed\r\nX-Injected: 1"),
+            None,
+        ));
+        assert_eq!(
+            error.to_string(),
+            "the token endpoint refused: invalid_client: Client authentication failed  \
+             X-Injected: 1 (HTTP 401)"
+        );
+        assert_eq!(error.code(), Some(&ErrorCode::InvalidClient));
+        let long = "x".repeat(1000);
+        let response = ErrorResponse::new(400, &long, None, Some("https://e/x"));
+        assert_eq!(response.code().as_str().chars().count(), MAX_SERVER_TEXT + 1);
+        assert!(response.to_string().ends_with("(HTTP 400), see https://e/x"));
+    }
+}
