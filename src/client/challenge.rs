@@ -13,10 +13,9 @@ pub(crate) fn says_invalid_token(headers: &HeaderMap) -> bool {
         .flat_map(parse)
         .any(|challenge| {
             challenge.scheme.eq_ignore_ascii_case("bearer")
-                && challenge
-                    .params
-                    .iter()
-                    .any(|(name, value)| name.eq_ignore_ascii_case("error") && value == "invalid_token")
+                && challenge.params.iter().any(|(name, value)| {
+                    name.eq_ignore_ascii_case("error") && value == "invalid_token"
+                })
         })
 }
 
@@ -171,7 +170,9 @@ mod tests {
     #[test]
     fn challenges_are_parsed() {
         assert_eq!(
-            params(r#"Bearer realm="api", error="invalid_token", error_description="The \"token\", expired""#),
+            params(
+                r#"Bearer realm="api", error="invalid_token", error_description="The \"token\", expired""#
+            ),
             [p(
                 "Bearer",
                 &[
@@ -182,7 +183,9 @@ mod tests {
             )]
         );
         assert_eq!(
-            params(r#"Basic realm="a, b", Bearer error=invalid_token ,, Negotiate abc==, DPoP algs="ES256""#),
+            params(
+                r#"Basic realm="a, b", Bearer error=invalid_token ,, Negotiate abc==, DPoP algs="ES256""#
+            ),
             [
                 p("Basic", &[("realm", "a, b")]),
                 p("Bearer", &[("error", "invalid_token")]),
@@ -191,7 +194,10 @@ mod tests {
             ]
         );
         assert_eq!(params("Bearer"), [p("Bearer", &[])]);
-        assert_eq!(params("Bearer  error = \"x\""), [p("Bearer", &[("error", "x")])]);
+        assert_eq!(
+            params("Bearer  error = \"x\""),
+            [p("Bearer", &[("error", "x")])]
+        );
         assert_eq!(params("Newauth abc="), [p("Newauth", &[])]);
         assert_eq!(params(""), []);
         assert_eq!(params(r#"Bearer error="unterminated"#), [p("Bearer", &[])]);
@@ -208,7 +214,10 @@ mod tests {
         };
         assert!(says(&[r#"Bearer realm="api", error="invalid_token""#]));
         assert!(says(&[r#"bearer error="invalid_token""#]));
-        assert!(says(&[r#"Basic realm="x""#, r#"Bearer error="invalid_token""#]));
+        assert!(says(&[
+            r#"Basic realm="x""#,
+            r#"Bearer error="invalid_token""#
+        ]));
         assert!(says(&[r#"Basic realm="x", Bearer error=invalid_token"#]));
         assert!(!says(&[r#"Bearer realm="api""#]));
         assert!(!says(&[r#"Bearer error="insufficient_scope""#]));

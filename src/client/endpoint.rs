@@ -117,10 +117,16 @@ impl Endpoint {
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .form(&form);
         if self.auth == AuthMethod::Basic {
-            request = request.header(AUTHORIZATION, basic_credentials(&self.client_id, &self.secret));
+            request = request.header(
+                AUTHORIZATION,
+                basic_credentials(&self.client_id, &self.secret),
+            );
         }
         let sent_at = Instant::now();
-        let response = request.send().await.map_err(|e| TokenError::Endpoint(classify(e)))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| TokenError::Endpoint(classify(e)))?;
         let status = response.status().as_u16();
         let body = read_capped(response, self.max_response_bytes)
             .await
@@ -212,7 +218,10 @@ fn token_endpoint_from(
 }
 
 async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, FetchError> {
-    if response.content_length().is_some_and(|len| len > max as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
         return Err(FetchError::TooLarge);
     }
     let mut body = Vec::new();
@@ -364,7 +373,10 @@ mod tests {
             ]
         );
         let post = endpoint(AuthMethod::Post);
-        assert_eq!(post.form()[3..], [("client_id", "my client"), ("client_secret", "p@ss:w/rd")]);
+        assert_eq!(
+            post.form()[3..],
+            [("client_id", "my client"), ("client_secret", "p@ss:w/rd")]
+        );
     }
 
     #[tokio::test]
@@ -373,21 +385,41 @@ mod tests {
         let now = Instant::now();
         let parse = |status, body: &str| parse_response(status, body.as_bytes(), &e, now);
 
-        let token = parse(200, r#"{"access_token":"t","token_type":"bearer","expires_in":60}"#)
-            .unwrap();
+        let token = parse(
+            200,
+            r#"{"access_token":"t","token_type":"bearer","expires_in":60}"#,
+        )
+        .unwrap();
         assert_eq!(token.secret(), "t");
         assert_eq!(token.scope(), Some("read write"), "the requested scope");
         assert_eq!(token.expires_at(), now + Duration::from_secs(60));
-        let token = parse(200, r#"{"access_token":"t","token_type":"BEARER","scope":"read"}"#)
-            .unwrap();
+        let token = parse(
+            200,
+            r#"{"access_token":"t","token_type":"BEARER","scope":"read"}"#,
+        )
+        .unwrap();
         assert_eq!(token.scope(), Some("read"));
-        assert_eq!(token.expires_at(), now + Duration::from_secs(300), "the default");
-        let token = parse(200, r#"{"access_token":"t","token_type":"Bearer","expires_in":"7"}"#)
-            .unwrap();
+        assert_eq!(
+            token.expires_at(),
+            now + Duration::from_secs(300),
+            "the default"
+        );
+        let token = parse(
+            200,
+            r#"{"access_token":"t","token_type":"Bearer","expires_in":"7"}"#,
+        )
+        .unwrap();
         assert_eq!(token.expires_at(), now + Duration::from_secs(7));
-        let token =
-            parse(200, r#"{"access_token":"t","token_type":"Bearer","expires_in":1e12}"#).unwrap();
-        assert_eq!(token.expires_at(), now + Duration::from_secs(86_400), "capped");
+        let token = parse(
+            200,
+            r#"{"access_token":"t","token_type":"Bearer","expires_in":1e12}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            token.expires_at(),
+            now + Duration::from_secs(86_400),
+            "capped"
+        );
 
         assert_eq!(
             parse(200, r#"{"access_token":"t","token_type":"mac"}"#),
@@ -399,10 +431,16 @@ mod tests {
             (200, r#"{"token_type":"Bearer"}"#),
             (200, r#"{"access_token":"t"}"#),
             (200, r#"{"access_token":"a b","token_type":"Bearer"}"#),
-            (200, r#"{"access_token":"t","token_type":"Bearer","expires_in":-1}"#),
+            (
+                200,
+                r#"{"access_token":"t","token_type":"Bearer","expires_in":-1}"#,
+            ),
         ] {
             assert!(
-                matches!(parse(status, body), Err(TokenError::Endpoint(FetchError::Invalid(_)))),
+                matches!(
+                    parse(status, body),
+                    Err(TokenError::Endpoint(FetchError::Invalid(_)))
+                ),
                 "{body}"
             );
         }
@@ -423,7 +461,9 @@ mod tests {
         assert_eq!(response.description(), Some("bad secret"));
         assert_eq!(response.uri(), Some("https://e"));
         assert_eq!(
-            parse(200, r#"{"error":"invalid_scope"}"#).unwrap_err().code(),
+            parse(200, r#"{"error":"invalid_scope"}"#)
+                .unwrap_err()
+                .code(),
             Some(&ErrorCode::InvalidScope)
         );
     }
@@ -432,7 +472,9 @@ mod tests {
     fn discovered_token_endpoint() {
         let body = br#"{"issuer":"https://idp","token_endpoint":"https://idp/token"}"#;
         assert_eq!(
-            token_endpoint_from(body, "https://idp", false).unwrap().as_str(),
+            token_endpoint_from(body, "https://idp", false)
+                .unwrap()
+                .as_str(),
             "https://idp/token"
         );
         assert!(token_endpoint_from(body, "https://idp/", false).is_err());

@@ -264,7 +264,10 @@ mod tests {
         ] {
             assert_eq!(ErrorCode::from(code).as_str(), code);
         }
-        assert_eq!(ErrorCode::from("slow_down"), ErrorCode::Other("slow_down".into()));
+        assert_eq!(
+            ErrorCode::from("slow_down"),
+            ErrorCode::Other("slow_down".into())
+        );
     }
 
     #[test]
@@ -283,7 +286,14 @@ mod tests {
         assert_eq!(error.code(), Some(&ErrorCode::InvalidClient));
         let long = "x".repeat(1000);
         let response = ErrorResponse::new(400, &long, None, Some("https://e/x"));
-        assert_eq!(response.code().as_str().chars().count(), MAX_SERVER_TEXT + 1);
-        assert!(response.to_string().ends_with("(HTTP 400), see https://e/x"));
+        assert_eq!(
+            response.code().as_str().chars().count(),
+            MAX_SERVER_TEXT + 1
+        );
+        assert!(
+            response
+                .to_string()
+                .ends_with("(HTTP 400), see https://e/x")
+        );
     }
 }

@@ -340,11 +340,9 @@ impl TokenSourceBuilder<WithEndpoint> {
     /// §3.3 scope-token; [`ConfigError::HttpClient`] if the HTTP client cannot be built.
     pub fn build(self) -> Result<TokenSource, ConfigError> {
         let location = match &self.endpoint.0 {
-            Where::Url(url) => Location::Url(check_url(
-                "token_endpoint",
-                url,
-                self.allow_insecure_http,
-            )?),
+            Where::Url(url) => {
+                Location::Url(check_url("token_endpoint", url, self.allow_insecure_http)?)
+            }
             Where::Issuer(issuer) => Location::Issuer {
                 url: check_url("issuer", issuer, self.allow_insecure_http)?,
                 issuer: issuer.clone(),
@@ -518,7 +516,11 @@ mod tests {
         tokio::time::sleep(4 * SEC).await;
         assert_eq!(secret(&source).await, "token-1");
         settle().await;
-        assert_eq!(requests.load(Ordering::SeqCst), 3, "retried after RENEW_RETRY");
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            3,
+            "retried after RENEW_RETRY"
+        );
 
         tokio::time::sleep(40 * SEC).await;
         assert_eq!(
@@ -570,7 +572,10 @@ mod tests {
         assert!(!source.invalidate(&first), "already gone");
         let second = source.token().await.unwrap();
         assert_eq!(second.secret(), "token-2");
-        assert!(!source.invalidate(&second), "within MIN_INVALIDATION_INTERVAL");
+        assert!(
+            !source.invalidate(&second),
+            "within MIN_INVALIDATION_INTERVAL"
+        );
         assert_eq!(secret(&source).await, "token-2");
         tokio::time::sleep(10 * SEC).await;
         assert!(!source.invalidate(&first), "not the cached one");
@@ -621,7 +626,10 @@ mod tests {
                 })
             );
         }
-        assert_eq!(normalize_scope("  read   write ").unwrap().unwrap(), "read write");
+        assert_eq!(
+            normalize_scope("  read   write ").unwrap().unwrap(),
+            "read write"
+        );
         assert_eq!(normalize_scope("  ").unwrap(), None);
     }
 
@@ -630,9 +638,15 @@ mod tests {
         let builder = TokenSource::builder("my-client", "hunter2-secret")
             .token_endpoint("https://idp.example.com/token");
         let debug = format!("{builder:?}");
-        assert!(debug.contains("my-client") && !debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("my-client") && !debug.contains("hunter2"),
+            "{debug}"
+        );
         let source = builder.build().unwrap();
         let debug = format!("{source:?}");
-        assert!(debug.contains("my-client") && !debug.contains("hunter2"), "{debug}");
+        assert!(
+            debug.contains("my-client") && !debug.contains("hunter2"),
+            "{debug}"
+        );
     }
 }

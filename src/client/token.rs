@@ -112,7 +112,10 @@ mod tests {
         assert!(token.authorization().is_sensitive());
         let debug = format!("{token:?}");
         assert!(!debug.contains("abc"), "{debug}");
-        assert!(debug.contains("[redacted]") && debug.contains("read"), "{debug}");
+        assert!(
+            debug.contains("[redacted]") && debug.contains("read"),
+            "{debug}"
+        );
         assert!(!format!("{:?}", ClientSecret("s3cr3t".into())).contains("s3cr3t"));
     }
 
