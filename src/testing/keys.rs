@@ -2,6 +2,7 @@
 //! used to sign compact JWS.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -9,7 +10,7 @@ use aws_lc_rs::signature::{
     KeyPair as _, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair, RsaPublicKeyComponents,
 };
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 /// The kind of a test issuer's signing key, and the JWS algorithm it signs with.
@@ -107,9 +108,7 @@ impl TestKey {
     pub(crate) fn generate_with_kid(alg: KeyAlgorithm, kid: String) -> Self {
         let failed = |_| -> Pair { panic!("TestIssuer: generating a {alg} key failed") };
         let pair = match alg {
-            KeyAlgorithm::Rs256 | KeyAlgorithm::Ps256 => {
-                RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map(Pair::Rsa)
-            }
+            KeyAlgorithm::Rs256 | KeyAlgorithm::Ps256 => rsa_key_pair().map(Pair::Rsa),
             KeyAlgorithm::Es256 => {
                 EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map(Pair::Ec)
             }
@@ -189,6 +188,29 @@ impl TestKey {
     }
 }
 
+/// Pre-generated RSA 2048 keys (PKCS#8 DER, base64, one a line).
+///
+/// Generating an RSA key takes a quarter of a second or more in a debug build (aws-lc is
+/// compiled without optimizations there), which every `TestIssuer::start` would pay. These
+/// keys are only for test issuers: they are public, since they are in the crate's source.
+const RSA_POOL: &str = include_str!("rsa2048.pkcs8.b64");
+
+/// How many keys of [`RSA_POOL`] were handed out in this process.
+static RSA_POOL_TAKEN: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh RSA 2048 key pair: the next unused key of [`RSA_POOL`], each handed out at most
+/// once per process (so no two keys of any issuers are the same), then generated ones.
+fn rsa_key_pair() -> Result<RsaKeyPair, aws_lc_rs::error::Unspecified> {
+    let next = RSA_POOL_TAKEN.fetch_add(1, Ordering::Relaxed);
+    if let Some(line) = RSA_POOL.lines().nth(next)
+        && let Ok(der) = STANDARD.decode(line.trim())
+        && let Ok(pair) = RsaKeyPair::from_pkcs8(&der)
+    {
+        return Ok(pair);
+    }
+    RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+}
+
 /// An unsigned big-endian integer without leading zero bytes (RFC 7518 §6.3.1).
 fn unsigned(bytes: &[u8]) -> &[u8] {
     let start = bytes
@@ -250,6 +272,29 @@ mod tests {
         ] {
             assert_eq!(TestKey::generate(alg, 1).sign(b"m").len(), len, "{alg}");
         }
+    }
+
+    #[test]
+    fn pooled_rsa_keys_are_all_different_and_load() {
+        let mut moduli: Vec<Value> = RSA_POOL
+            .lines()
+            .map(|line| {
+                let der = STANDARD.decode(line).unwrap();
+                let pair = RsaKeyPair::from_pkcs8(&der).unwrap();
+                assert_eq!(pair.public_modulus_len(), 256);
+                let jwk = TestKey {
+                    kid: String::new(),
+                    alg: KeyAlgorithm::Rs256,
+                    pair: Pair::Rsa(pair),
+                }
+                .jwk();
+                jwk["n"].clone()
+            })
+            .collect();
+        assert_eq!(moduli.len(), 16);
+        moduli.sort_by_key(|n| n.to_string());
+        moduli.dedup();
+        assert_eq!(moduli.len(), 16);
     }
 
     #[test]
