@@ -49,6 +49,7 @@ struct Inner {
 }
 
 /// How a token is obtained.
+#[cfg_attr(test, allow(clippy::large_enum_variant))]
 enum Fetch {
     Http(Endpoint),
     #[cfg(test)]
@@ -180,7 +181,9 @@ impl TokenSource {
                     Err(error) => {
                         tracing::warn!(%error, "token request failed");
                         if let Some(current) = &mut state.current {
-                            current.renew_at = Instant::now() + defaults::RENEW_RETRY;
+                            // Never past the expiry: an expired token is not handed out.
+                            current.renew_at = (Instant::now() + defaults::RENEW_RETRY)
+                                .min(current.token.expires_at());
                         }
                     }
                 }
@@ -522,7 +525,13 @@ mod tests {
             "retried after RENEW_RETRY"
         );
 
-        tokio::time::sleep(40 * SEC).await;
+        // A renewal that fails shortly before the expiry: the retry is not scheduled past it.
+        tokio::time::sleep(29 * SEC).await;
+        assert_eq!(secret(&source).await, "token-1");
+        settle().await;
+        assert_eq!(requests.load(Ordering::SeqCst), 4);
+        // It failed at 97 s; the token expires at 100 s; now is 101 s.
+        tokio::time::sleep(5 * SEC).await;
         assert_eq!(
             source.token().await,
             Err(TokenError::Endpoint(FetchError::Unreachable)),
