@@ -272,15 +272,19 @@ impl Shared {
     pub(crate) fn authenticate(&self, id: &str, secret: &str) -> Option<TestClient> {
         let registry = self.registry();
         let client = registry.clients.get(id)?;
-        // Compare with every secret, in constant time, so timing tells nothing.
-        let matches = client.secrets.iter().fold(false, |found, candidate| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(
-                candidate.as_bytes(),
-                secret.as_bytes(),
-            )
-            .is_ok()
-                || found
-        });
+        // Compare with every secret (no early exit), in constant time.
+        let matches = client
+            .secrets
+            .iter()
+            .filter(|candidate| {
+                aws_lc_rs::constant_time::verify_slices_are_equal(
+                    candidate.as_bytes(),
+                    secret.as_bytes(),
+                )
+                .is_ok()
+            })
+            .count()
+            > 0;
         matches.then(|| client.clone())
     }
 
@@ -501,7 +505,8 @@ impl TestIssuer {
         kid
     }
 
-    /// Makes a published key (or one added with [`add_key`](Self::add_key)) the signing key.
+    /// Makes one of the issuer's keys (say one added with [`add_key`](Self::add_key)) the
+    /// signing key from now on. A removed key is not published again.
     ///
     /// # Panics
     /// If the issuer has no key with this kid.
