@@ -362,18 +362,18 @@ async fn a_hundred_concurrent_callers_cause_one_token_request() {
 
 #[tokio::test]
 async fn tokens_are_renewed_before_they_expire() {
-    // expires_in = 2 s: due for renewal after 1 s (half the lifetime, see client::defaults).
+    // expires_in = 4 s: due for renewal after 2 s (half the lifetime, see client::defaults).
     let issuer = TestIssuer::builder()
-        .token_lifetime(Duration::from_secs(2))
+        .token_lifetime(Duration::from_secs(4))
         .start()
         .await;
     let source = source_for(&issuer);
     let first = source.token().await.unwrap();
-    assert!(first.expires_at() <= tokio::time::Instant::now() + Duration::from_secs(2));
+    assert!(first.expires_at() <= tokio::time::Instant::now() + Duration::from_secs(4));
     assert_eq!(source.token().await.unwrap(), first);
     assert_eq!(issuer.token_requests(), 1);
 
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     // Due but valid: handed out at once while one renewal runs in the background.
     assert_eq!(source.token().await.unwrap(), first);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -799,5 +799,96 @@ async fn the_example_reports_a_refusal_and_bad_configuration() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{vars:?}: {stderr}");
         assert!(stderr.starts_with("client: "), "{stderr}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs
+
+/// Every event and span field, as text, from every target but the test issuer's.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<String>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for CapturedLogs {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        !metadata.target().starts_with("bearer_guard::testing")
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut text = self.0.lock().unwrap();
+        text.push_str(&format!("\n{} span", span.metadata().target()));
+        span.record(&mut Fields(&mut text));
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut Fields(&mut self.0.lock().unwrap()));
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut text = self.0.lock().unwrap();
+        text.push_str(&format!(
+            "\n{} {}",
+            event.metadata().level(),
+            event.metadata().target()
+        ));
+        event.record(&mut Fields(&mut text));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_show_neither_the_secret_nor_the_tokens() {
+    let logs = CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(logs.clone());
+    let issuer = TestIssuer::builder()
+        .client(TestClient::new("svc", "the-client-secret"))
+        .start()
+        .await;
+    let api = TestApi::start(Api::RejectFirst).await;
+    let mut tokens = Vec::new();
+    for method in [AuthMethod::Basic, AuthMethod::Post] {
+        let source = TokenSource::builder("svc", "the-client-secret")
+            .issuer(issuer.issuer())
+            .auth_method(method)
+            .build()
+            .unwrap();
+        tokens.push(source.token().await.unwrap());
+        // A rejection, a renewal and a retry.
+        let response = Bearer::new(reqwest_service::<String>(), source.clone())
+            .oneshot(http::Request::get(&api.url).body(String::new()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        tokens.push(source.token().await.unwrap());
+    }
+    let wrong = TokenSource::builder("svc", "the-wrong-secret")
+        .token_endpoint(issuer.token_endpoint())
+        .build()
+        .unwrap();
+    assert!(wrong.token().await.is_err());
+
+    let text = logs.text();
+    assert!(text.contains("access token obtained"), "{text}");
+    assert!(text.contains("token request failed"), "{text}");
+    for secret in ["the-client-secret", "the-wrong-secret"] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    for token in &tokens {
+        assert!(!text.contains(token.secret()), "{text}");
     }
 }
