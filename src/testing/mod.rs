@@ -47,7 +47,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST /token` | the token endpoint, below |
-//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `scopes_supported`, `response_types_supported` (empty) |
+//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
 //! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
 //! | `GET /jwks` | the published keys, `Cache-Control: max-age=60` (see [`TestIssuerBuilder::jwks_max_age`]), or the [`JwksFault`] set |
 //! | other paths | 404; other methods on these paths: 405 |
