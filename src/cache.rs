@@ -3,20 +3,19 @@
 //! Safety rests on three rules, each checked on every hit:
 //! - **No false hit.** The key is the whole token, compared byte for byte after the hash
 //!   matches; a token differing in one byte is a different entry.
-//! - **Never past `exp`.** `exp`, `nbf` and `iat` are re-checked with the leeway on each hit,
-//!   and an entry is evicted once `exp` plus the leeway has passed.
+//! - **Never past `exp`.** `exp`, `nbf` and `iat` are re-checked with the leeway on each hit;
+//!   a hit that fails them is evicted and validated afresh (which gives the right error).
 //! - **Never past its key.** An entry remembers the key that verified it. If a refresh
 //!   removed that key, or the issuer's set is past its staleness limit, the hit is refused and
 //!   the token goes through full validation (which then gives the right error).
 //!
 //! Size is bounded by an entry count ([`crate::defaults::TOKEN_CACHE_CAPACITY`]); eviction is
 //! moka's (TinyLFU admission, LRU eviction), so a flood of one-off tokens cannot push out the
-//! tokens that keep coming back.
+//! tokens that keep coming back. Entries carry no timer: moka's per-entry expiry costs a clock
+//! read and timer-wheel work on every hit, and the `exp` check above already refuses expired
+//! entries, which capacity eviction then clears.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use moka::Expiry;
 
 use crate::claims::Claims;
 use crate::jwks::{KeyStore, VerifyingKey};
@@ -61,7 +60,6 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         Self {
             entries: moka::sync::Cache::builder()
                 .max_capacity(capacity)
-                .expire_after(UntilExpiry { leeway })
                 // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
                 // and the hasher's random seed keeps hash flooding impractical.
                 .build_with_hasher(foldhash::fast::RandomState::default()),
@@ -98,24 +96,6 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
-    }
-}
-
-/// Entries live until their token's `exp` plus the leeway.
-struct UntilExpiry {
-    leeway: i64,
-}
-
-impl<T> Expiry<Box<str>, Arc<Entry<T>>> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _token: &Box<str>,
-        entry: &Arc<Entry<T>>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        let end = entry.claims.registered().exp.saturating_add(self.leeway);
-        let left = end.saturating_sub(crate::validator::now()).max(0);
-        Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
     }
 }
 

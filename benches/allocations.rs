@@ -1,0 +1,143 @@
+//! Heap allocations per request, and heap kept per cached token. Run with
+//! `cargo bench --bench allocations`; prints a table (counts, not times: no criterion).
+//!
+//! Counting is done by dhat's global allocator wrapper, so the figures are exact.
+
+use std::convert::Infallible;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bearer_guard::{GuardLayer, Issuer, Validator};
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
+const ISSUER: &str = "https://idp.example.com";
+const AUDIENCE: &str = "https://api.example.com";
+const ROUNDS: u64 = 1_000;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn tokens(n: usize) -> Vec<String> {
+    let key = EncodingKey::from_rsa_pem(&fixture("rsa2048.pem")).expect("fixture key");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    header.typ = Some("at+jwt".into());
+    (0..n)
+        .map(|i| {
+            let claims = json!({
+                "iss": ISSUER, "sub": "billing-service", "client_id": "billing-service",
+                "aud": AUDIENCE, "scope": "orders:read orders:write invoices:read customers:read",
+                "iat": now, "nbf": now, "exp": now + 3600, "jti": format!("token-{i:012}"),
+                "tenant": "acme-corporation-eu-west",
+            });
+            jsonwebtoken::encode(&header, &claims, &key).expect("signs")
+        })
+        .collect()
+}
+
+fn validator(capacity: u64) -> Validator {
+    Validator::builder()
+        .issuer(
+            Issuer::new(ISSUER)
+                .audience(AUDIENCE)
+                .jwks(fixture("jwks.json")),
+        )
+        .token_cache_capacity(capacity)
+        .build()
+        .expect("valid configuration")
+}
+
+fn request(bearer: &HeaderValue) -> Request<()> {
+    let mut request = Request::new(());
+    request.headers_mut().insert(AUTHORIZATION, bearer.clone());
+    request
+}
+
+/// Allocations and bytes allocated per round of `work`, after one untimed round.
+async fn per_round<F: AsyncFnMut(u64)>(mut work: F) -> (f64, f64) {
+    work(0).await;
+    let before = dhat::HeapStats::get();
+    for round in 1..=ROUNDS {
+        work(round).await;
+    }
+    let after = dhat::HeapStats::get();
+    (
+        (after.total_blocks - before.total_blocks) as f64 / ROUNDS as f64,
+        (after.total_bytes - before.total_bytes) as f64 / ROUNDS as f64,
+    )
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let tokens = tokens(usize::try_from(ROUNDS).expect("fits") + 1);
+    let noop = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let bearer = HeaderValue::try_from(format!("Bearer {}", tokens[0])).expect("header");
+    let mut rows = Vec::new();
+
+    let mut bare = noop;
+    let row = per_round(async |_| {
+        let _ = bare.ready().await.unwrap().call(request(&bearer)).await;
+    })
+    .await;
+    rows.push(("no-op service alone, request built", row));
+
+    for (name, capacity) in [
+        ("guard, repeated token, cache on", 10_000),
+        ("guard, repeated token, cache off", 0),
+    ] {
+        let mut guard = GuardLayer::new(validator(capacity)).layer(noop);
+        let row = per_round(async |_| {
+            let response = guard.ready().await.unwrap().call(request(&bearer)).await;
+            assert_eq!(response.expect("infallible").status(), 200);
+        })
+        .await;
+        rows.push((name, row));
+    }
+
+    for (name, capacity) in [
+        ("validate, new token, cache on", 10_000),
+        ("validate, new token, cache off", 0),
+    ] {
+        let validator = validator(capacity);
+        let row = per_round(async |round| {
+            let token = &tokens[usize::try_from(round).expect("fits")];
+            validator.validate(token).await.expect("valid");
+        })
+        .await;
+        rows.push((name, row));
+    }
+
+    // What the cache keeps: live heap after filling it, minus live heap before.
+    let validator = validator(10_000);
+    let before = dhat::HeapStats::get().curr_bytes;
+    for token in &tokens {
+        validator.validate(token).await.expect("valid");
+    }
+    let after = dhat::HeapStats::get().curr_bytes;
+    let token_len = tokens[0].len();
+
+    println!("| path | allocations per request | bytes allocated per request |");
+    println!("|---|---:|---:|");
+    for (name, (blocks, bytes)) in rows {
+        println!("| {name} | {blocks:.1} | {bytes:.0} |");
+    }
+    println!();
+    println!(
+        "heap kept per cached token ({token_len}-byte token, {} entries): {:.0} bytes",
+        tokens.len(),
+        (after as f64 - before as f64) / tokens.len() as f64
+    );
+}
