@@ -851,10 +851,16 @@ impl tracing::Subscriber for CapturedLogs {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test]
 async fn logs_show_neither_the_secret_nor_the_tokens() {
-    let logs = CapturedLogs::default();
-    let _guard = tracing::subscriber::set_default(logs.clone());
+    // Global (tests run on several threads, and tracing caches per call site whether anyone
+    // listens): this test also sees the other tests' logs, which must be clean as well.
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    let logs = LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        tracing::subscriber::set_global_default(logs.clone()).expect("the only subscriber");
+        logs
+    });
     let issuer = TestIssuer::builder()
         .client(TestClient::new("svc", "the-client-secret"))
         .start()
