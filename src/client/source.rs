@@ -107,6 +107,9 @@ impl TokenSource {
     /// # Errors
     /// When no valid token is cached and the token request fails: the server's §5.2 error, or
     /// why it could not be reached or understood.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, when a token request has to be started (it is spawned).
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
         let mut outcome = {
             let mut state = self.inner.lock();
