@@ -1,13 +1,16 @@
-//! Run with `cargo run --example resource_server --features axum`
+//! Run with `cargo run --example resource_server`
 //!
 //! An axum API that accepts client-credentials access tokens from one issuer.
 //!
-//! Configuration comes from the environment:
+//! With no configuration it starts its own authorization server (a
+//! [`TestIssuer`](bearer_guard::testing::TestIssuer) on loopback) and prints its clients,
+//! their secrets and ready-to-paste `curl` commands, so you can try it by hand at once.
+//! To guard the API with your own identity provider, set:
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `OAUTH_ISSUER` | required: the issuer, compared byte for byte with `iss`; its keys are found by discovery |
-//! | `OAUTH_AUDIENCE` | required: the audience this API answers to (`aud` must name it) |
+//! | `OAUTH_ISSUER` | the issuer, compared byte for byte with `iss`; its keys are found by discovery. Unset: the embedded test issuer |
+//! | `OAUTH_AUDIENCE` | the audience this API answers to (`aud` must name it); required with `OAUTH_ISSUER`, default `https://api.example.com` without |
 //! | `OAUTH_JWKS_URI` | optional: fetch keys from here and skip discovery |
 //! | `BIND` | optional: address to listen on, default `127.0.0.1:3000` |
 //!
@@ -32,22 +35,39 @@
 //! | `GET /admin` | scope `admin` |
 //! | `GET /whoami` | any valid token |
 
+mod api;
 mod common;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use bearer_guard::{Claims, GuardLayer, RequireScopeLayer, Validator};
-use serde_json::{Value, json};
+use bearer_guard::testing::{TestClient, TestIssuer};
+
+const PROGRAM: &str = "resource_server";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (validator, bind) = match common::from_env("resource_server") {
-        Ok(setup) => setup,
-        Err(code) => return code,
+    let config = match common::Config::from_env() {
+        Ok(config) => config,
+        Err(message) => return common::usage(PROGRAM, &message),
     };
+    // With no issuer configured, bring one: it lives as long as this process.
+    let (validator, embedded) = match &config.issuer {
+        Some(issuer) => {
+            match common::validator(PROGRAM, issuer, config.audience, config.jwks_uri) {
+                Ok(validator) => (validator, None),
+                Err(code) => return code,
+            }
+        }
+        None if config.jwks_uri.is_some() => {
+            return common::usage(PROGRAM, "OAUTH_JWKS_URI needs OAUTH_ISSUER");
+        }
+        None => {
+            let issuer = embedded_issuer(config.audience).await;
+            (issuer.validator(), Some(issuer))
+        }
+    };
+    let bind = config.bind;
 
     let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(listener) => listener,
@@ -64,10 +84,13 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on http://{address}");
+    if let Some(issuer) = &embedded {
+        print_try_it(issuer, &format!("http://{address}"));
+    }
     // Whoever started us may be waiting for this line on a pipe.
     let _ = std::io::stdout().flush();
 
-    let result = axum::serve(listener, app(validator))
+    let result = axum::serve(listener, api::app(validator))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -81,39 +104,50 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The routes. Each `route_layer` wraps the routes added before it, and only those: unknown
-/// paths keep answering 404 rather than 401, and `/public` stays open.
-fn app(validator: Validator) -> Router {
-    let read = Router::new()
-        .route("/read", get(|| async { "read ok" }))
-        .route_layer(RequireScopeLayer::all(["read"]));
-    let write = Router::new()
-        .route("/write", post(|| async { "write ok" }))
-        .route_layer(RequireScopeLayer::all(["write"]));
-    let admin = Router::new()
-        .route("/admin", get(|| async { "admin ok" }))
-        .route_layer(RequireScopeLayer::all(["admin"]));
+/// Clients of the embedded issuer: one with every scope, one that may only read.
+const CLIENTS: [(&str, &str, &[&str]); 2] = [
+    (
+        "demo-admin",
+        "demo-admin-secret",
+        &["read", "write", "admin"],
+    ),
+    ("demo-reader", "demo-reader-secret", &["read"]),
+];
 
-    // The guard wraps every protected route; the scope checks run inside it, after the token
-    // has been validated.
-    let protected = Router::new()
-        .route("/whoami", get(whoami))
-        .merge(read)
-        .merge(write)
-        .merge(admin)
-        .route_layer(GuardLayer::new(validator));
-
-    Router::new()
-        .route("/public", get(|| async { "public" }))
-        .merge(protected)
+async fn embedded_issuer(audience: Option<String>) -> TestIssuer {
+    let mut builder = TestIssuer::builder();
+    if let Some(audience) = audience {
+        builder = builder.resource(audience);
+    }
+    for (id, secret, scopes) in CLIENTS {
+        builder = builder.client(TestClient::new(id, secret).scopes(scopes.iter().copied()));
+    }
+    builder.start().await
 }
 
-/// Who is calling, as the validated token says.
-async fn whoami(claims: Claims) -> Json<Value> {
-    Json(json!({
-        "client_id": claims.client_id(),
-        "sub": claims.subject(),
-        "scopes": claims.scopes(),
-        "exp": claims.expires_at(),
-    }))
+fn print_try_it(issuer: &TestIssuer, api: &str) {
+    let token_url = issuer.token_endpoint();
+    println!();
+    println!("No OAUTH_ISSUER set: tokens come from an embedded test issuer.");
+    println!("  issuer          {}", issuer.issuer());
+    println!("  token endpoint  {token_url}");
+    println!("  audience        {}", issuer.audience());
+    for (id, secret, scopes) in CLIENTS {
+        println!(
+            "  client          {id} / {secret}  (scopes: {})",
+            scopes.join(" ")
+        );
+    }
+    let (id, secret, _) = CLIENTS[0];
+    println!();
+    println!("Try it:");
+    println!(
+        "  TOKEN=$(curl -s -u {id}:{secret} -d grant_type=client_credentials -d scope=read {token_url} | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
+    );
+    println!("  curl -i -H \"Authorization: Bearer $TOKEN\" {api}/read     # 200");
+    println!("  curl -i -H \"Authorization: Bearer $TOKEN\" {api}/whoami   # 200, who you are");
+    println!(
+        "  curl -i -H \"Authorization: Bearer $TOKEN\" -X POST {api}/write  # 403 insufficient_scope"
+    );
+    println!("  curl -i {api}/read                                   # 401");
 }

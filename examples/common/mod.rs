@@ -10,53 +10,67 @@ const USAGE: u8 = 2;
 /// A validator and an address, from `OAUTH_ISSUER`, `OAUTH_AUDIENCE`, `OAUTH_JWKS_URI` (optional)
 /// and `BIND` (default `127.0.0.1:3000`). On a bad setting, says why on stderr and gives the
 /// exit code to return.
+#[allow(dead_code)] // `resource_server` reads the settings itself, to allow an embedded issuer.
 pub(crate) fn from_env(program: &str) -> Result<(Validator, String), ExitCode> {
-    let config = Config::from_env().map_err(|message| {
-        eprintln!("{program}: {message}");
-        ExitCode::from(USAGE)
+    let config = Config::from_env().map_err(|message| usage(program, &message))?;
+    let issuer = config.issuer.ok_or_else(|| {
+        usage(
+            program,
+            "OAUTH_ISSUER is not set: set it to the token issuer, for example https://idp.example.com",
+        )
     })?;
-    let mut issuer = Issuer::new(&config.issuer).audience(&config.audience);
-    if let Some(jwks_uri) = &config.jwks_uri {
+    let validator = validator(program, &issuer, config.audience, config.jwks_uri)?;
+    Ok((validator, config.bind))
+}
+
+/// Says why the configuration is unusable; the exit code to return.
+pub(crate) fn usage(program: &str, message: &str) -> ExitCode {
+    eprintln!("{program}: {message}");
+    ExitCode::from(USAGE)
+}
+
+/// A validator for one issuer and audience.
+pub(crate) fn validator(
+    program: &str,
+    issuer: &str,
+    audience: Option<String>,
+    jwks_uri: Option<String>,
+) -> Result<Validator, ExitCode> {
+    let audience = audience.ok_or_else(|| {
+        usage(
+            program,
+            "OAUTH_AUDIENCE is not set: set it to the audience this API expects in `aud`, for example https://api.example.com",
+        )
+    })?;
+    let mut issuer = Issuer::new(issuer).audience(audience);
+    if let Some(jwks_uri) = jwks_uri {
         issuer = issuer.jwks_uri(jwks_uri);
     }
     // Building checks the configuration only; keys are fetched on the first request that
     // needs them, so the API starts even while the issuer is down.
-    let validator = Validator::builder()
+    Validator::builder()
         .issuer(issuer)
         .build()
-        .map_err(|error| {
-            eprintln!("{program}: invalid configuration: {error}");
-            ExitCode::from(USAGE)
-        })?;
-    Ok((validator, config.bind))
+        .map_err(|error| usage(program, &format!("invalid configuration: {error}")))
 }
 
-struct Config {
-    issuer: String,
-    audience: String,
-    jwks_uri: Option<String>,
-    bind: String,
+/// The settings, as given: which are required depends on the example.
+pub(crate) struct Config {
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<String>,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) bind: String,
 }
 
 impl Config {
-    fn from_env() -> Result<Self, String> {
+    pub(crate) fn from_env() -> Result<Self, String> {
         Ok(Self {
-            issuer: required(
-                "OAUTH_ISSUER",
-                "the token issuer, for example https://idp.example.com",
-            )?,
-            audience: required(
-                "OAUTH_AUDIENCE",
-                "the audience this API expects in `aud`, for example https://api.example.com",
-            )?,
+            issuer: optional("OAUTH_ISSUER")?,
+            audience: optional("OAUTH_AUDIENCE")?,
             jwks_uri: optional("OAUTH_JWKS_URI")?,
             bind: optional("BIND")?.unwrap_or_else(|| "127.0.0.1:3000".to_owned()),
         })
     }
-}
-
-fn required(name: &str, what: &str) -> Result<String, String> {
-    optional(name)?.ok_or_else(|| format!("{name} is not set: set it to {what}"))
 }
 
 /// An unset or empty variable is `None`.

@@ -1,0 +1,168 @@
+//! Run with `cargo run --example quickstart`
+//!
+//! The whole client credentials flow on loopback, with nothing else running: an authorization
+//! server (a [`TestIssuer`]), the example API behind the guard, and a client that gets a token
+//! and calls the API. Each step is printed with what went over the wire; each call's outcome
+//! is checked, and the program exits non-zero if one is not what the guard should answer.
+
+mod api;
+
+use std::process::ExitCode;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bearer_guard::client::{AccessToken, AuthMethod, TokenSource};
+use bearer_guard::testing::{TestClient, TestIssuer};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(0) => {
+            println!("\nEvery answer was the expected one.");
+            ExitCode::SUCCESS
+        }
+        Ok(failed) => {
+            eprintln!("\nquickstart: {failed} answer(s) differed from the expected ones");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("quickstart: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the story; the number of calls whose outcome was not the expected one.
+async fn run() -> Result<usize, Box<dyn std::error::Error>> {
+    step("1. An authorization server (a TestIssuer, in this process)");
+    let issuer = TestIssuer::builder()
+        .client(TestClient::new("billing", "billing-secret").scopes(["read", "write", "admin"]))
+        .client(TestClient::new("reports", "reports-secret").scopes(["read"]))
+        .start()
+        .await;
+    println!("issuer          {}", issuer.issuer());
+    println!("token endpoint  {}", issuer.token_endpoint());
+    println!("JWKS            {}", issuer.jwks_uri());
+    println!("clients         billing (read write admin), reports (read)");
+
+    step("2. The API, with the guard in front (examples/api)");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let app = api::app(issuer.validator());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    println!("listening on    {api}");
+    println!("trusts          iss = the issuer above, aud = https://api.example.com");
+    println!("routes          GET /read (read), POST /write (write), GET /admin (admin)");
+
+    step("3. The client asks for a token (RFC 6749 §4.4)");
+    let billing = TokenSource::builder("billing", "billing-secret")
+        .issuer(issuer.issuer())
+        .scope("read write")
+        .build()?;
+    println!("POST /token     (endpoint found by discovery of the issuer's metadata)");
+    println!("  Authorization: Basic base64(billing:billing-secret)   client_secret_basic");
+    println!("  grant_type=client_credentials&scope=read+write");
+    let token = billing.token().await?;
+    println!(
+        "← 200 token_type=Bearer, scope=\"{}\", valid for {} s",
+        token.scope().unwrap_or(""),
+        token
+            .expires_at()
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_secs()
+    );
+    show_token(&token)?;
+
+    step("4. Calls to the API");
+    let reports = TokenSource::builder("reports", "reports-secret")
+        .issuer(issuer.issuer())
+        .auth_method(AuthMethod::Post)
+        .build()?;
+    let reader = reports.token().await?;
+    println!("(reports gets its token with client_secret_post: id and secret in the form body)");
+    // Minted by the test issuer directly, as tests do: expired an hour ago.
+    let expired = issuer
+        .token()
+        .client_id("billing")
+        .scope("read")
+        .expired()
+        .sign();
+    let mut failed = 0;
+    let calls: [(&str, &str, Option<&str>, &str, u16); 6] = [
+        ("GET", "/read", Some(token.secret()), "billing's token", 200),
+        (
+            "POST",
+            "/write",
+            Some(token.secret()),
+            "billing's token",
+            200,
+        ),
+        (
+            "GET",
+            "/admin",
+            Some(token.secret()),
+            "billing's token, no admin scope",
+            403,
+        ),
+        ("GET", "/read", None, "no token", 401),
+        ("GET", "/read", Some(&expired), "an expired token", 401),
+        (
+            "POST",
+            "/write",
+            Some(reader.secret()),
+            "reports' token (read only)",
+            403,
+        ),
+    ];
+    let http = reqwest::Client::new();
+    for (method, path, bearer, with, expected) in calls {
+        let mut request = http.request(method.parse()?, format!("{api}{path}"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await?;
+        let mark = if status == expected {
+            "ok"
+        } else {
+            "UNEXPECTED"
+        };
+        println!("\n{method} {path} with {with}\n  → {status} {mark}");
+        match challenge {
+            Some(challenge) => println!("  WWW-Authenticate: {challenge}"),
+            None => println!("  body: {body}"),
+        }
+        if status != expected {
+            failed += 1;
+        }
+    }
+    Ok(failed)
+}
+
+fn step(title: &str) {
+    println!("\n== {title}");
+}
+
+/// The token's header and claims, decoded. The signature is what the guard checks.
+fn show_token(token: &AccessToken) -> Result<(), Box<dyn std::error::Error>> {
+    let mut parts = token.secret().split('.');
+    for name in ["header", "claims"] {
+        let segment = parts.next().ok_or("not a JWT")?;
+        let json: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment)?)?;
+        println!("{name}: {}", serde_json::to_string_pretty(&json)?);
+    }
+    println!(
+        "signature: {} bytes",
+        URL_SAFE_NO_PAD
+            .decode(parts.next().ok_or("not a JWT")?)?
+            .len()
+    );
+    Ok(())
+}
