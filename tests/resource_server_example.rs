@@ -1,6 +1,7 @@
-//! Drives the `resource_server` example as a user would: the compiled binary, configured from
-//! the environment, against a real discovery + JWKS server on loopback.
-#![cfg(feature = "axum")]
+//! Drives the `resource_server` and `quickstart` examples as a user would: the compiled
+//! binaries, configured from the environment, against a real discovery + JWKS server on
+//! loopback, or with the test issuer the example embeds.
+#![cfg(all(feature = "axum", feature = "test-util", feature = "client"))]
 
 mod common;
 
@@ -12,8 +13,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// `target/<profile>/examples/resource_server`, built by `cargo test` beside the test binaries.
-fn example_binary() -> PathBuf {
+/// `target/<profile>/examples/<name>`, built by `cargo test` beside the test binaries.
+fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()
@@ -21,37 +22,58 @@ fn example_binary() -> PathBuf {
         .expect("target dir");
     profile_dir
         .join("examples")
-        .join(format!("resource_server{}", std::env::consts::EXE_SUFFIX))
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
-async fn start_example(issuer: &str) -> (Child, String) {
-    let mut child = Command::new(example_binary())
-        .env("OAUTH_ISSUER", issuer)
-        .env("OAUTH_AUDIENCE", AUDIENCE)
+/// Starts `resource_server` with `OAUTH_ISSUER` set to `issuer`, or unset; its address and
+/// what it printed up to `until` (a line prefix; `None`: only the first line).
+async fn start_example(issuer: Option<&str>, until: Option<&str>) -> (Child, String, Vec<String>) {
+    let mut command = Command::new(example_binary("resource_server"));
+    match issuer {
+        Some(issuer) => command
+            .env("OAUTH_ISSUER", issuer)
+            .env("OAUTH_AUDIENCE", AUDIENCE),
+        None => command
+            .env_remove("OAUTH_ISSUER")
+            .env_remove("OAUTH_AUDIENCE"),
+    };
+    let mut child = command
         .env("BIND", "127.0.0.1:0")
         .env_remove("OAUTH_JWKS_URI")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("the resource_server example is built by `cargo test --all-features`");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut first_line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first_line)
+        .expect("the resource_server example is built by `cargo test`");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let first_line = stdout
+        .next_line()
         .await
-        .expect("first line");
+        .expect("stdout")
+        .expect("a first line");
     let base = first_line
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
         .to_owned();
-    (child, base)
+    let mut printed = vec![first_line];
+    if let Some(until) = until {
+        while let Some(line) = stdout.next_line().await.expect("stdout") {
+            let done = line.trim_start().starts_with(until);
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+    }
+    // Keep reading, so that the example never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    (child, base, printed)
 }
 
 #[tokio::test]
 async fn every_route_of_the_example_with_tokens_from_a_discovered_issuer() {
     let idp = IdpServer::start().await;
-    let (_child, base) = start_example(&idp.issuer).await;
+    let (_child, base, _) = start_example(Some(&idp.issuer), None).await;
     let http = reqwest::Client::new();
     let with_scope = |scope: &str| {
         mint(
@@ -117,4 +139,156 @@ async fn every_route_of_the_example_with_tokens_from_a_discovered_issuer() {
     assert_eq!(idp.discovery_hits(), 1, "keys found by discovery, once");
     assert_eq!(idp.jwks_hits(), 1);
     assert_eq!(idp.other_hits(), 0);
+}
+
+/// The value printed after `label` on a line of the embedded issuer's summary.
+fn printed<'a>(lines: &'a [String], label: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|line| line.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in {lines:#?}"))
+        .trim()
+}
+
+#[tokio::test]
+async fn without_an_issuer_the_example_embeds_one_and_its_tokens_open_every_route() {
+    let (_child, base, lines) = start_example(None, Some("curl -i ")).await;
+    let token_url = printed(&lines, "token endpoint");
+    let issuer = printed(&lines, "issuer");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("demo-admin / demo-admin-secret")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("demo-reader / demo-reader-secret")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("-u demo-admin:demo-admin-secret"))
+                && l.contains(token_url)),
+        "a ready-to-paste token request: {lines:#?}"
+    );
+
+    // Tokens from the embedded issuer's token endpoint, over HTTP as curl would get them.
+    let http = reqwest::Client::new();
+    let token = async |client: &str, scope: &str| -> String {
+        let response = http
+            .post(token_url)
+            .basic_auth(client, Some(format!("{client}-secret")))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200, "token for {client} {scope}");
+        let body: Value =
+            serde_json::from_str(&response.text().await.expect("body")).expect("JSON");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    };
+    let admin = token("demo-admin", "read write admin").await;
+    let reader = token("demo-reader", "read").await;
+    let refused = http
+        .post(token_url)
+        .basic_auth("demo-reader", Some("demo-reader-secret"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "write")])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(refused.status(), 400, "a reader cannot get write");
+
+    let insufficient = |scope: &str| {
+        format!(
+            r#"Bearer realm="api", error="insufficient_scope", error_description="The access token lacks the required scope", scope="{scope}""#
+        )
+    };
+    let cases: [(&str, &str, Option<&str>, u16, String); 11] = [
+        ("GET", "/public", None, 200, "public".into()),
+        ("GET", "/read", None, 401, r#"Bearer realm="api""#.into()),
+        ("GET", "/read", Some(&admin), 200, "read ok".into()),
+        ("POST", "/write", Some(&admin), 200, "write ok".into()),
+        ("GET", "/admin", Some(&admin), 200, "admin ok".into()),
+        ("GET", "/whoami", Some(&admin), 200, String::new()),
+        ("GET", "/read", Some(&reader), 200, "read ok".into()),
+        ("POST", "/write", Some(&reader), 403, insufficient("write")),
+        ("GET", "/admin", Some(&reader), 403, insufficient("admin")),
+        ("GET", "/whoami", Some(&reader), 200, String::new()),
+        ("GET", "/nowhere", Some(&admin), 404, String::new()),
+    ];
+    for (method, path, token, status, expected) in cases {
+        let mut request = http.request(method.parse().unwrap(), format!("{base}{path}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let what = format!(
+            "{method} {path} {}",
+            if token == Some(&reader) {
+                "reader"
+            } else {
+                "admin/none"
+            }
+        );
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        match status {
+            200 if path == "/whoami" => {
+                let whoami: Value = serde_json::from_str(&body).expect("JSON");
+                let client = if token == Some(&reader) {
+                    "demo-reader"
+                } else {
+                    "demo-admin"
+                };
+                assert_eq!(whoami["client_id"], client, "{what}");
+            }
+            200 => assert_eq!(body, expected, "{what}"),
+            401 | 403 => assert_eq!(challenge.as_deref(), Some(expected.as_str()), "{what}"),
+            _ => {}
+        }
+    }
+    assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
+}
+
+#[tokio::test]
+async fn the_quickstart_runs_the_whole_flow_and_exits_zero() {
+    let output = Command::new(example_binary("quickstart"))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the quickstart example is built by `cargo test`");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "grant_type=client_credentials",
+        "\"typ\": \"at+jwt\"",
+        "GET /read with billing's token\n  → 200 ok",
+        "POST /write with billing's token\n  → 200 ok",
+        "GET /admin with billing's token, no admin scope\n  → 403 ok",
+        "GET /read with no token\n  → 401 ok\n  WWW-Authenticate: Bearer realm=\"api\"",
+        "error_description=\"The access token expired\"",
+        "POST /write with reports' token (read only)\n  → 403 ok",
+        "Every answer was the expected one.",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
 }
