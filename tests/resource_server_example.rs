@@ -170,8 +170,7 @@ async fn without_an_issuer_the_example_embeds_one_and_its_tokens_open_every_rout
     assert!(
         lines
             .iter()
-            .any(|l| l.contains(&format!("-u demo-admin:demo-admin-secret"))
-                && l.contains(token_url)),
+            .any(|l| l.contains("-u demo-admin:demo-admin-secret") && l.contains(token_url)),
         "a ready-to-paste token request: {lines:#?}"
     );
 
