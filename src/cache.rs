@@ -9,13 +9,20 @@
 //!   removed that key, or the issuer's set is past its staleness limit, the hit is refused and
 //!   the token goes through full validation (which then gives the right error).
 //!
+//! A token enters the cache on its second validation, not its first: a small table of hashes
+//! remembers which tokens were seen once. A flood of one-off tokens then costs a hash and a
+//! store each instead of a cache insertion (and cannot evict the tokens that keep coming back),
+//! while a client's token, used again and again, pays for one extra validation in its life.
+//!
 //! Size is bounded by an entry count ([`crate::defaults::TOKEN_CACHE_CAPACITY`]); eviction is
 //! moka's (TinyLFU admission, LRU eviction), so a flood of one-off tokens cannot push out the
 //! tokens that keep coming back. Entries carry no timer: moka's per-entry expiry costs a clock
 //! read and timer-wheel work on every hit, and the `exp` check above already refuses expired
 //! entries, which capacity eviction then clears.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::claims::Claims;
 use crate::jwks::{KeyStore, VerifyingKey};
@@ -42,6 +49,7 @@ type Store<T> = moka::sync::Cache<Box<str>, Arc<Entry<T>>, foldhash::fast::Rando
 /// Verified tokens and their claims. Cheap to clone (shared).
 pub(crate) struct TokenCache<T> {
     entries: Store<T>,
+    seen_once: Arc<SeenOnce>,
     leeway: i64,
 }
 
@@ -49,8 +57,43 @@ impl<T> Clone for TokenCache<T> {
     fn clone(&self) -> Self {
         Self {
             entries: self.entries.clone(),
+            seen_once: Arc::clone(&self.seen_once),
             leeway: self.leeway,
         }
+    }
+}
+
+/// Hashes of tokens validated once, one per slot (direct-mapped; a collision only forgets).
+/// A false "seen" merely caches a token that has just passed full validation.
+struct SeenOnce {
+    slots: Box<[AtomicU64]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl SeenOnce {
+    /// Most slots: 512 KiB of hashes, whatever the capacity.
+    const MAX_SLOTS: u64 = 1 << 16;
+
+    fn new(capacity: u64) -> Self {
+        let slots = capacity.clamp(1, Self::MAX_SLOTS).next_power_of_two();
+        Self {
+            slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// Whether `token` was seen before; if not, remembers it.
+    fn seen_before(&self, token: &str) -> bool {
+        // Never 0, which marks an empty slot.
+        let hash = self.hasher.hash_one(token) | 1;
+        // The low bits pick the slot: the slot count is a power of two.
+        let index = usize::try_from(hash).unwrap_or(usize::MAX) & (self.slots.len() - 1);
+        let slot = &self.slots[index];
+        if slot.load(Ordering::Relaxed) == hash {
+            return true;
+        }
+        slot.store(hash, Ordering::Relaxed);
+        false
     }
 }
 
@@ -63,6 +106,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
                 // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
                 // and the hasher's random seed keeps hash flooding impractical.
                 .build_with_hasher(foldhash::fast::RandomState::default()),
+            seen_once: Arc::new(SeenOnce::new(capacity)),
             leeway,
         }
     }
@@ -83,8 +127,11 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         }
     }
 
-    /// Remembers a token that has just passed full validation.
+    /// Remembers a token that has just passed full validation, if it is its second time.
     pub(crate) fn insert(&self, token: &str, claims: &Claims<T>, binding: Binding) {
+        if !self.seen_once.seen_before(token) {
+            return;
+        }
         let entry = Entry {
             claims: claims.clone(),
             binding,
@@ -141,6 +188,11 @@ mod tests {
             validator.cached(&good).is_none(),
             "nothing before validation"
         );
+        validator.validate(&good).await.expect("valid");
+        assert!(
+            validator.cached(&good).is_none(),
+            "cached the second time only"
+        );
         let claims = validator.validate(&good).await.expect("valid");
         let hit = validator.cached(&good).expect("remembered");
         assert_eq!(hit.jwt_id(), claims.jwt_id());
@@ -151,8 +203,10 @@ mod tests {
         let last = forged.pop().expect("non-empty");
         forged.push(if last == 'A' { 'B' } else { 'A' });
         assert!(validator.cached(&forged).is_none());
-        let error = validator.validate(&forged).await.unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidSignature);
+        for _ in 0..2 {
+            let error = validator.validate(&forged).await.unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::InvalidSignature);
+        }
         assert!(
             validator.cached(&forged).is_none(),
             "failures are not remembered"
@@ -163,10 +217,12 @@ mod tests {
     async fn a_remembered_token_is_refused_once_expired() {
         let validator = validator(100);
         let short = token(now() + 1, 2);
-        validator
-            .validate(&short)
-            .await
-            .expect("valid for a second");
+        for _ in 0..2 {
+            validator
+                .validate(&short)
+                .await
+                .expect("valid for a second");
+        }
         assert!(validator.cached(&short).is_some());
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         assert!(validator.cached(&short).is_none(), "never served past exp");
@@ -177,18 +233,24 @@ mod tests {
     #[tokio::test]
     async fn the_cache_is_bounded_by_its_capacity_and_can_be_switched_off() {
         let validator = validator(50);
-        for jti in 0..500 {
-            validator
-                .validate(&token(now() + 600, jti))
-                .await
-                .expect("valid");
-        }
         let cache = validator.cache().expect("on by default");
+        let tokens: Vec<String> = (0..500).map(|jti| token(now() + 600, jti)).collect();
+        for token in &tokens {
+            validator.validate(token).await.expect("valid");
+        }
+        assert_eq!(cache.len(), 0, "one-off tokens are not cached");
+        for token in &tokens {
+            validator.validate(token).await.expect("valid");
+            validator.validate(token).await.expect("valid again");
+        }
         assert!(cache.len() <= 50, "{} entries", cache.len());
+        assert!(cache.len() > 0, "tokens seen again are cached");
 
         let off = self::validator(0);
-        let once = token(now() + 600, 1);
-        off.validate(&once).await.expect("valid");
-        assert!(off.cached(&once).is_none());
+        let again = token(now() + 600, 1);
+        for _ in 0..3 {
+            off.validate(&again).await.expect("valid");
+        }
+        assert!(off.cached(&again).is_none());
     }
 }
