@@ -23,6 +23,8 @@
 //!   cargo run --example client --features client
 //! ```
 
+mod common;
+
 use std::process::ExitCode;
 
 use bearer_guard::client::{AuthMethod, BearerError, BearerLayer, TokenError, TokenSource};
@@ -165,7 +167,10 @@ struct Config {
 
 impl Config {
     fn from_env() -> Result<Self, String> {
-        let endpoint = match (optional("OAUTH_TOKEN_URL")?, optional("OAUTH_ISSUER")?) {
+        let endpoint = match (
+            common::optional("OAUTH_TOKEN_URL")?,
+            common::optional("OAUTH_ISSUER")?,
+        ) {
             (Some(url), None) => Endpoint::TokenUrl(url),
             (None, Some(issuer)) => Endpoint::Issuer(issuer),
             (Some(_), Some(_)) => {
@@ -179,7 +184,7 @@ impl Config {
                 );
             }
         };
-        let auth_method = match optional("OAUTH_AUTH_METHOD")?.as_deref() {
+        let auth_method = match common::optional("OAUTH_AUTH_METHOD")?.as_deref() {
             None => AuthMethod::Basic,
             Some(m) if m.eq_ignore_ascii_case("basic") => AuthMethod::Basic,
             Some(m) if m.eq_ignore_ascii_case("post") => AuthMethod::Post,
@@ -191,12 +196,14 @@ impl Config {
         };
         Ok(Self {
             endpoint,
-            client_id: required("OAUTH_CLIENT_ID", "the client id")?,
-            client_secret: required("OAUTH_CLIENT_SECRET", "the client secret")?,
-            scope: optional("OAUTH_SCOPE")?,
-            resource: optional("OAUTH_RESOURCE")?,
+            client_id: common::required("OAUTH_CLIENT_ID", "the client id")?,
+            client_secret: common::required("OAUTH_CLIENT_SECRET", "the client secret")?,
+            scope: common::optional("OAUTH_SCOPE")?,
+            resource: common::optional("OAUTH_RESOURCE")?,
             auth_method,
-            target: optional("TARGET_URL")?.map(absolute_url).transpose()?,
+            target: common::optional("TARGET_URL")?
+                .map(absolute_url)
+                .transpose()?,
         })
     }
 }
@@ -207,19 +214,5 @@ fn absolute_url(value: String) -> Result<http::Uri, String> {
         _ => Err(format!(
             "TARGET_URL `{value}` is not an absolute http(s) URL"
         )),
-    }
-}
-
-fn required(name: &str, what: &str) -> Result<String, String> {
-    optional(name)?.ok_or_else(|| format!("{name} is not set: set it to {what}"))
-}
-
-/// An unset or empty variable is `None`.
-fn optional(name: &str) -> Result<Option<String>, String> {
-    match std::env::var(name) {
-        Ok(value) if value.trim().is_empty() => Ok(None),
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
     }
 }

@@ -2,8 +2,9 @@
 //! stubs for what the issuer cannot be made to answer, and an axum API that counts requests.
 #![cfg(all(feature = "client", feature = "test-util"))]
 
+mod common;
+
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +22,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{Value, json};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+use common::example_binary;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -701,20 +704,8 @@ async fn the_layer_works_with_an_in_process_service() {
 // ---------------------------------------------------------------------------------------------
 // The example, as a user runs it
 
-/// `target/<profile>/examples/client`, built by `cargo test --all-features` beside the tests.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    profile_dir
-        .join("examples")
-        .join(format!("client{}", std::env::consts::EXE_SUFFIX))
-}
-
 async fn run_example(vars: &[(&str, &str)]) -> std::process::Output {
-    let mut command = tokio::process::Command::new(example_binary());
+    let mut command = tokio::process::Command::new(example_binary("client"));
     for name in [
         "OAUTH_TOKEN_URL",
         "OAUTH_ISSUER",

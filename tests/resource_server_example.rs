@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use common::*;
@@ -13,16 +12,25 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// `target/<profile>/examples/<name>`, built by `cargo test` beside the test binaries.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+/// One call to the example: status, `WWW-Authenticate`, body.
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Option<String>, String) {
+    let mut request = http.request(method.parse().unwrap(), format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, challenge, response.text().await.unwrap())
 }
 
 /// Starts `resource_server` with `OAUTH_ISSUER` set to `issuer`, or unset; its address and
@@ -111,18 +119,9 @@ async fn every_route_of_the_example_with_tokens_from_a_discovered_issuer() {
         ("GET", "/nowhere", Some(&all), 404, ""),
     ];
     for (method, path, token, status, expected) in cases {
-        let mut request = http.request(method.parse().unwrap(), format!("{base}{path}"));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request");
         let what = format!("{method} {path} token={}", token.is_some());
-        assert_eq!(response.status().as_u16(), status, "{what}");
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body = response.text().await.unwrap();
+        let (answered, challenge, body) = call(&http, &base, method, path, token).await;
+        assert_eq!(answered, status, "{what}");
         match status {
             200 if path == "/whoami" => {
                 let whoami: Value = serde_json::from_str(&body).expect("JSON");
@@ -222,25 +221,14 @@ async fn without_an_issuer_the_example_embeds_one_and_its_tokens_open_every_rout
         ("GET", "/nowhere", Some(&admin), 404, String::new()),
     ];
     for (method, path, token, status, expected) in cases {
-        let mut request = http.request(method.parse().unwrap(), format!("{base}{path}"));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request");
-        let what = format!(
-            "{method} {path} {}",
-            if token == Some(&reader) {
-                "reader"
-            } else {
-                "admin/none"
-            }
-        );
-        assert_eq!(response.status().as_u16(), status, "{what}");
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body = response.text().await.unwrap();
+        let who = if token == Some(&reader) {
+            "reader"
+        } else {
+            "admin/none"
+        };
+        let what = format!("{method} {path} {who}");
+        let (answered, challenge, body) = call(&http, &base, method, path, token).await;
+        assert_eq!(answered, status, "{what}");
         match status {
             200 if path == "/whoami" => {
                 let whoami: Value = serde_json::from_str(&body).expect("JSON");

@@ -1,4 +1,6 @@
 //! What the examples share: their configuration from the environment.
+// Each example uses a part of this module.
+#![allow(dead_code)]
 
 use std::process::ExitCode;
 
@@ -10,7 +12,6 @@ const USAGE: u8 = 2;
 /// A validator and an address, from `OAUTH_ISSUER`, `OAUTH_AUDIENCE`, `OAUTH_JWKS_URI` (optional)
 /// and `BIND` (default `127.0.0.1:3000`). On a bad setting, says why on stderr and gives the
 /// exit code to return.
-#[allow(dead_code)] // `resource_server` reads the settings itself, to allow an embedded issuer.
 pub(crate) fn from_env(program: &str) -> Result<(Validator, String), ExitCode> {
     let config = Config::from_env().map_err(|message| usage(program, &message))?;
     let issuer = config.issuer.ok_or_else(|| {
@@ -73,8 +74,13 @@ impl Config {
     }
 }
 
+/// A variable that must be set; `what` says what to set it to.
+pub(crate) fn required(name: &str, what: &str) -> Result<String, String> {
+    optional(name)?.ok_or_else(|| format!("{name} is not set: set it to {what}"))
+}
+
 /// An unset or empty variable is `None`.
-fn optional(name: &str) -> Result<Option<String>, String> {
+pub(crate) fn optional(name: &str) -> Result<Option<String>, String> {
     match std::env::var(name) {
         Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => Ok(Some(value)),

@@ -8,7 +8,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use reqwest::{Client, Url, redirect};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -16,8 +15,8 @@ use super::error::{ErrorResponse, TokenError};
 use super::token::{AccessToken, ClientSecret};
 use crate::error::ConfigError;
 use crate::jwks::FetchError;
-use crate::jwks::discovery::metadata_urls;
-use crate::jwks::fetch::{ACCEPT_METADATA, Fetcher, check_url};
+use crate::jwks::discovery::{self, discover};
+use crate::jwks::fetch::Fetcher;
 
 /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -157,28 +156,20 @@ impl Endpoint {
                     return Ok(found);
                 }
                 // Token requests are single-flight, so discovery is too.
-                let discovered = self
-                    .discover(issuer, url)
-                    .await
-                    .map_err(TokenError::Discovery)?;
+                let discovered = discover(
+                    &self.metadata,
+                    issuer,
+                    url,
+                    discovery::Endpoint::Token,
+                    self.allow_insecure_http,
+                )
+                .await
+                .map_err(TokenError::Discovery)?;
                 tracing::debug!(%issuer, token_endpoint = %discovered, "token endpoint discovered");
                 *found.lock().expect("not poisoned") = Some(discovered.clone());
                 Ok(discovered)
             }
         }
-    }
-
-    async fn discover(&self, issuer: &str, issuer_url: &Url) -> Result<Url, FetchError> {
-        let mut last_error = FetchError::Unreachable;
-        for url in metadata_urls(issuer_url) {
-            match self.metadata.get(&url, ACCEPT_METADATA).await {
-                Ok(body) => return token_endpoint_from(&body, issuer, self.allow_insecure_http),
-                // Only a missing document makes the other location worth a try.
-                Err(e @ FetchError::Status(404 | 410)) => last_error = e,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_error)
     }
 }
 
@@ -190,31 +181,6 @@ fn basic_credentials(client_id: &str, secret: &ClientSecret) -> HeaderValue {
         .expect("base64 is a valid header value");
     value.set_sensitive(true);
     value
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    issuer: String,
-    token_endpoint: Option<String>,
-}
-
-fn token_endpoint_from(
-    body: &[u8],
-    issuer: &str,
-    allow_insecure_http: bool,
-) -> Result<Url, FetchError> {
-    let metadata: Metadata =
-        serde_json::from_slice(body).map_err(|_| FetchError::Invalid("metadata is not JSON"))?;
-    if metadata.issuer != issuer {
-        return Err(FetchError::Invalid(
-            "metadata issuer differs from the configured issuer",
-        ));
-    }
-    let token_endpoint = metadata
-        .token_endpoint
-        .ok_or(FetchError::Invalid("metadata has no token_endpoint"))?;
-    check_url("token_endpoint", &token_endpoint, allow_insecure_http)
-        .map_err(|_| FetchError::Invalid("metadata token_endpoint is not an allowed URL"))
 }
 
 async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, FetchError> {
@@ -466,21 +432,5 @@ mod tests {
                 .code(),
             Some(&ErrorCode::InvalidScope)
         );
-    }
-
-    #[test]
-    fn discovered_token_endpoint() {
-        let body = br#"{"issuer":"https://idp","token_endpoint":"https://idp/token"}"#;
-        assert_eq!(
-            token_endpoint_from(body, "https://idp", false)
-                .unwrap()
-                .as_str(),
-            "https://idp/token"
-        );
-        assert!(token_endpoint_from(body, "https://idp/", false).is_err());
-        let http = br#"{"issuer":"https://idp","token_endpoint":"http://idp/token"}"#;
-        assert!(token_endpoint_from(http, "https://idp", false).is_err());
-        assert!(token_endpoint_from(http, "https://idp", true).is_ok());
-        assert!(token_endpoint_from(br#"{"issuer":"https://idp"}"#, "https://idp", false).is_err());
     }
 }

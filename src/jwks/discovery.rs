@@ -1,9 +1,10 @@
-//! Finding an issuer's `jwks_uri` from its metadata: OpenID Connect Discovery
+//! Finding an endpoint of an issuer (its `jwks_uri` for the guard, its `token_endpoint` for the
+//! client) from its metadata: OpenID Connect Discovery
 //! (`{issuer}/.well-known/openid-configuration`, appended) first, then RFC 8414
 //! (`https://host/.well-known/oauth-authorization-server{/path}`, inserted).
 //!
 //! The document's `issuer` must equal the configured issuer byte for byte (RFC 8414 §3.3), and
-//! its `jwks_uri` obeys the same https rule as configured URLs.
+//! the endpoint obeys the same https rule as configured URLs.
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -20,23 +21,44 @@ pub(crate) fn metadata_urls(issuer: &Url) -> [Url; 2] {
     [oidc, rfc8414]
 }
 
+/// An endpoint named by metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `jwks_uri`: where the issuer's keys are.
+    Jwks,
+    /// `token_endpoint`: where clients get tokens.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    Token,
+}
+
+impl Endpoint {
+    fn member(self) -> &'static str {
+        match self {
+            Self::Jwks => "jwks_uri",
+            Self::Token => "token_endpoint",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Metadata {
     issuer: String,
     jwks_uri: Option<String>,
+    token_endpoint: Option<String>,
 }
 
-/// Fetches the metadata and returns the `jwks_uri` it names.
-pub(crate) async fn discover_jwks_uri(
+/// Fetches the metadata and returns the `endpoint` it names.
+pub(crate) async fn discover(
     fetcher: &Fetcher,
     issuer: &str,
     issuer_url: &Url,
+    endpoint: Endpoint,
     allow_insecure_http: bool,
 ) -> Result<Url, FetchError> {
     let mut last_error = FetchError::Unreachable;
     for url in metadata_urls(issuer_url) {
         match fetcher.get(&url, ACCEPT_METADATA).await {
-            Ok(body) => return jwks_uri_from(&body, issuer, allow_insecure_http),
+            Ok(body) => return endpoint_from(&body, issuer, endpoint, allow_insecure_http),
             // Only a missing document makes the other location worth a try.
             Err(e @ FetchError::Status(404 | 410)) => last_error = e,
             Err(e) => return Err(e),
@@ -45,7 +67,12 @@ pub(crate) async fn discover_jwks_uri(
     Err(last_error)
 }
 
-fn jwks_uri_from(body: &[u8], issuer: &str, allow_insecure_http: bool) -> Result<Url, FetchError> {
+fn endpoint_from(
+    body: &[u8],
+    issuer: &str,
+    endpoint: Endpoint,
+    allow_insecure_http: bool,
+) -> Result<Url, FetchError> {
     let metadata: Metadata =
         serde_json::from_slice(body).map_err(|_| FetchError::Invalid("metadata is not JSON"))?;
     if metadata.issuer != issuer {
@@ -53,11 +80,21 @@ fn jwks_uri_from(body: &[u8], issuer: &str, allow_insecure_http: bool) -> Result
             "metadata issuer differs from the configured issuer",
         ));
     }
-    let jwks_uri = metadata
-        .jwks_uri
-        .ok_or(FetchError::Invalid("metadata has no jwks_uri"))?;
-    check_url("jwks_uri", &jwks_uri, allow_insecure_http)
-        .map_err(|_| FetchError::Invalid("metadata jwks_uri is not an allowed URL"))
+    let (url, missing, refused) = match endpoint {
+        Endpoint::Jwks => (
+            metadata.jwks_uri,
+            "metadata has no jwks_uri",
+            "metadata jwks_uri is not an allowed URL",
+        ),
+        Endpoint::Token => (
+            metadata.token_endpoint,
+            "metadata has no token_endpoint",
+            "metadata token_endpoint is not an allowed URL",
+        ),
+    };
+    let url = url.ok_or(FetchError::Invalid(missing))?;
+    check_url(endpoint.member(), &url, allow_insecure_http)
+        .map_err(|_| FetchError::Invalid(refused))
 }
 
 #[cfg(test)]
@@ -94,9 +131,9 @@ mod tests {
     fn metadata_issuer_must_match_exactly() {
         let body =
             br#"{"issuer":"https://idp.example.com/","jwks_uri":"https://idp.example.com/jwks"}"#;
-        assert!(jwks_uri_from(body, "https://idp.example.com", false).is_err());
+        assert!(endpoint_from(body, "https://idp.example.com", Endpoint::Jwks, false).is_err());
         assert_eq!(
-            jwks_uri_from(body, "https://idp.example.com/", false)
+            endpoint_from(body, "https://idp.example.com/", Endpoint::Jwks, false)
                 .unwrap()
                 .as_str(),
             "https://idp.example.com/jwks"
@@ -106,7 +143,24 @@ mod tests {
     #[test]
     fn metadata_jwks_uri_obeys_the_https_rule() {
         let body = br#"{"issuer":"https://idp","jwks_uri":"http://idp.example.com/jwks"}"#;
-        assert!(jwks_uri_from(body, "https://idp", false).is_err());
-        assert!(jwks_uri_from(body, "https://idp", true).is_ok());
+        assert!(endpoint_from(body, "https://idp", Endpoint::Jwks, false).is_err());
+        assert!(endpoint_from(body, "https://idp", Endpoint::Jwks, true).is_ok());
+    }
+
+    #[test]
+    fn the_token_endpoint_is_found_the_same_way() {
+        let token = |body: &[u8], issuer, allow_http| {
+            endpoint_from(body, issuer, Endpoint::Token, allow_http).map(String::from)
+        };
+        let body = br#"{"issuer":"https://idp","token_endpoint":"https://idp/token"}"#;
+        assert_eq!(
+            token(body, "https://idp", false).unwrap(),
+            "https://idp/token"
+        );
+        assert!(token(body, "https://idp/", false).is_err());
+        let http = br#"{"issuer":"https://idp","token_endpoint":"http://idp/token"}"#;
+        assert!(token(http, "https://idp", false).is_err());
+        assert!(token(http, "https://idp", true).is_ok());
+        assert!(token(br#"{"issuer":"https://idp"}"#, "https://idp", false).is_err());
     }
 }

@@ -441,10 +441,11 @@ impl KeyStore {
             (_, Some(uri)) => uri,
             (KeySource::JwksUri(uri), None) => uri.clone(),
             (KeySource::Discovery { issuer_url }, None) => {
-                let uri = discovery::discover_jwks_uri(
+                let uri = discovery::discover(
                     &self.fetcher,
                     &self.issuer,
                     issuer_url,
+                    discovery::Endpoint::Jwks,
                     self.policy.allow_insecure_http,
                 )
                 .await?;

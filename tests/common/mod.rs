@@ -585,3 +585,15 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
         headers: parts.headers,
     }
 }
+
+/// `target/<profile>/examples/<name>`: `cargo test` builds the examples beside the tests.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
