@@ -307,11 +307,10 @@ impl IssuerEntry {
             return Err(ConfigError::Algorithms("no algorithm is allowed"));
         }
         let hmac = match config.hmac_secret {
-            Some(secret) => Some(Arc::new(VerifyingKey {
-                kid: None,
-                algs: AlgSet::HMAC,
-                key: DecodingKey::from_secret(&secret),
-            })),
+            Some(secret) => Some(Arc::new(
+                VerifyingKey::new(None, AlgSet::HMAC, DecodingKey::from_secret(&secret))
+                    .map_err(|_| ConfigError::Algorithms("HMAC secret refused"))?,
+            )),
             None if algorithms.intersects(AlgSet::HMAC) => {
                 return Err(ConfigError::Algorithms(
                     "HMAC needs an explicit `hmac_secret`",

@@ -7,6 +7,9 @@
 
 use std::sync::Arc;
 
+use aws_lc_rs::signature::{
+    self, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents, VerificationAlgorithm,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -106,6 +109,10 @@ pub(crate) struct VerifyingKey {
     /// Algorithms this key may verify: its type's (and curve's), narrowed by the JWK's `alg`.
     pub(crate) algs: AlgSet,
     pub(crate) key: DecodingKey,
+    /// The key parsed once per asymmetric algorithm it may verify. jsonwebtoken's `verify`
+    /// rebuilds the key from its bytes on every call (about 3 µs of a 28 µs RS256 check);
+    /// this is the same aws-lc verification without that step.
+    parsed: Box<[(Algorithm, ParsedPublicKey)]>,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -118,10 +125,57 @@ impl std::fmt::Debug for VerifyingKey {
 }
 
 impl VerifyingKey {
+    /// A key for `algs`, parsed now for each asymmetric one.
+    ///
+    /// # Errors
+    /// [`SkipReason::InvalidKey`] when the crypto library refuses the key material (an EC
+    /// point off its curve, say): better found when the set is loaded than at each request.
+    pub(crate) fn new(
+        kid: Option<Box<str>>,
+        algs: AlgSet,
+        key: DecodingKey,
+    ) -> Result<Self, SkipReason> {
+        use jsonwebtoken::DecodingKeyKind::{RsaModulusExponent, SecretOrDer};
+        let mut parsed = Vec::new();
+        for alg in ASYMMETRIC.into_iter().filter(|alg| algs.contains(*alg)) {
+            let key = match (key.kind(), aws_lc_algorithm(alg)) {
+                (RsaModulusExponent { n, e }, Verifier::Rsa(params)) => {
+                    RsaPublicKeyComponents { n, e }.to_parsed_public_key(params)
+                }
+                (SecretOrDer(bytes), Verifier::Other(algorithm)) => {
+                    ParsedPublicKey::new(algorithm, bytes)
+                }
+                _ => return Err(SkipReason::InvalidKey),
+            };
+            parsed.push((alg, key.map_err(|_| SkipReason::InvalidKey)?));
+        }
+        Ok(Self {
+            kid,
+            algs,
+            key,
+            parsed: parsed.into_boxed_slice(),
+        })
+    }
+
     /// Verifies `signature` (base64url) over `message` with `alg`.
     pub(crate) fn verify(&self, message: &[u8], signature: &str, alg: Algorithm) -> bool {
-        self.algs.contains(alg)
-            && jsonwebtoken::crypto::verify(signature, message, &self.key, alg).unwrap_or(false)
+        if !self.algs.contains(alg) {
+            return false;
+        }
+        match self.parsed.iter().find(|(a, _)| *a == alg) {
+            Some((_, key)) => {
+                // Large enough for an RSA-8192 signature, the largest aws-lc verifies.
+                let mut decoded = [0u8; 1024];
+                match URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) {
+                    Ok(len) => key.verify_sig(message, &decoded[..len]).is_ok(),
+                    Err(_) => false,
+                }
+            }
+            // HMAC: the configured secret, through jsonwebtoken.
+            None => {
+                jsonwebtoken::crypto::verify(signature, message, &self.key, alg).unwrap_or(false)
+            }
+        }
     }
 
     /// The same key: equal `kid`, algorithms and key material. A refreshed set rebuilds its
@@ -155,6 +209,41 @@ pub(crate) enum SkipReason {
     NoVerifyOperation,
     BadMember(&'static str),
     RsaKeyTooSmall,
+    InvalidKey,
+}
+
+/// The asymmetric algorithms, each verified with a pre-parsed key.
+const ASYMMETRIC: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+enum Verifier {
+    Rsa(&'static RsaParameters),
+    Other(&'static dyn VerificationAlgorithm),
+}
+
+/// aws-lc's verification algorithm for a JWS `alg` (RFC 7518 §3): PKCS#1 v1.5 and PSS with
+/// 2048 to 8192-bit moduli, ECDSA with fixed-size `r ‖ s` signatures, Ed25519.
+fn aws_lc_algorithm(alg: Algorithm) -> Verifier {
+    match alg {
+        Algorithm::RS256 => Verifier::Rsa(&signature::RSA_PKCS1_2048_8192_SHA256),
+        Algorithm::RS384 => Verifier::Rsa(&signature::RSA_PKCS1_2048_8192_SHA384),
+        Algorithm::RS512 => Verifier::Rsa(&signature::RSA_PKCS1_2048_8192_SHA512),
+        Algorithm::PS256 => Verifier::Rsa(&signature::RSA_PSS_2048_8192_SHA256),
+        Algorithm::PS384 => Verifier::Rsa(&signature::RSA_PSS_2048_8192_SHA384),
+        Algorithm::PS512 => Verifier::Rsa(&signature::RSA_PSS_2048_8192_SHA512),
+        Algorithm::ES256 => Verifier::Other(&signature::ECDSA_P256_SHA256_FIXED),
+        Algorithm::ES384 => Verifier::Other(&signature::ECDSA_P384_SHA384_FIXED),
+        _ => Verifier::Other(&signature::ED25519),
+    }
 }
 
 /// Turns one JWK into a verifying key, or says why it cannot be used.
@@ -195,7 +284,7 @@ pub(crate) fn parse_jwk(jwk: &Value) -> Result<VerifyingKey, SkipReason> {
         }
         Some(_) => return Err(SkipReason::BadMember("alg")),
     };
-    Ok(VerifyingKey { kid, algs, key })
+    VerifyingKey::new(kid, algs, key)
 }
 
 fn string_member<'a>(
@@ -447,6 +536,11 @@ mod tests {
                 SkipReason::UnsupportedAlgorithm,
             ),
             (json!({"kid": 5, "kty": "EC"}), SkipReason::BadMember("kid")),
+            // RFC 7515 A.3's point with y altered: off the curve.
+            (
+                json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "y_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}),
+                SkipReason::InvalidKey,
+            ),
         ];
         for (jwk, reason) in cases {
             assert_eq!(parse_jwk(&jwk).unwrap_err(), reason, "{jwk}");
