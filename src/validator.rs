@@ -273,9 +273,9 @@ impl<T> ValidatorBuilder<T> {
                 leeway,
                 max_token_bytes: self.max_token_bytes,
                 scope_claims: self.scope_claims,
+                cache: (self.token_cache_capacity > 0)
+                    .then(|| TokenCache::new(self.token_cache_capacity, leeway)),
             }),
-            cache: (self.token_cache_capacity > 0)
-                .then(|| TokenCache::new(self.token_cache_capacity, leeway)),
         })
     }
 }
@@ -349,11 +349,12 @@ impl IssuerEntry {
     }
 }
 
-struct Shared {
+struct Shared<T> {
     issuers: HashMap<String, IssuerEntry>,
     leeway: i64,
     max_token_bytes: usize,
     scope_claims: Vec<String>,
+    cache: Option<TokenCache<T>>,
 }
 
 /// The validation core. It takes a token string and returns validated
@@ -372,15 +373,14 @@ struct Shared {
 /// # Ok(()) }
 /// ```
 pub struct Validator<T = JsonClaims> {
-    shared: Arc<Shared>,
-    cache: Option<TokenCache<T>>,
+    // One `Arc` for everything: the guard clones its validator on every request.
+    shared: Arc<Shared<T>>,
 }
 
 impl<T> Clone for Validator<T> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
-            cache: self.cache.clone(),
         }
     }
 }
@@ -391,7 +391,7 @@ impl<T> fmt::Debug for Validator<T> {
             .field("issuers", &self.shared.issuers.keys().collect::<Vec<_>>())
             .field("leeway", &self.shared.leeway)
             .field("max_token_bytes", &self.shared.max_token_bytes)
-            .field("token_cache", &self.cache.is_some())
+            .field("token_cache", &self.shared.cache.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -481,7 +481,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             return Ok(claims);
         }
         let (claims, binding) = self.verify(token).await?;
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = &self.shared.cache {
             cache.insert(token, &claims, binding);
         }
         Ok(claims)
@@ -489,12 +489,12 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
 
     /// The claims of a token validated before, if they still hold; no I/O, no parsing.
     pub(crate) fn cached(&self, token: &str) -> Option<Claims<T>> {
-        self.cache.as_ref()?.get(token, now())
+        self.shared.cache.as_ref()?.get(token, now())
     }
 
     #[cfg(test)]
     pub(crate) fn cache(&self) -> Option<&TokenCache<T>> {
-        self.cache.as_ref()
+        self.shared.cache.as_ref()
     }
 
     /// Full validation: parse, pick the key, check the signature and the claims.
