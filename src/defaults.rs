@@ -4,19 +4,10 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-/// Asymmetric algorithms accepted unless configured otherwise (RFC 8725 §3.1). HMAC is never
-/// on by default, and `none` can never be enabled.
-pub const ALGORITHMS: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+/// Asymmetric algorithms accepted unless configured otherwise (RFC 8725 §3.1): every one this
+/// crate verifies (RS256/384/512, PS256/384/512, ES256, ES384, EdDSA). HMAC is never on by
+/// default, and `none` can never be enabled.
+pub const ALGORITHMS: &[Algorithm] = &crate::jwks::key::ASYMMETRIC;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`: enough for NTP-synced hosts, small enough
 /// not to stretch a five-minute token noticeably.

@@ -213,7 +213,7 @@ pub(crate) enum SkipReason {
 }
 
 /// The asymmetric algorithms, each verified with a pre-parsed key.
-const ASYMMETRIC: [Algorithm; 9] = [
+pub(crate) const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
