@@ -15,8 +15,7 @@
 //! while a client's token, used again and again, pays for one extra validation in its life.
 //!
 //! Size is bounded by an entry count ([`crate::defaults::TOKEN_CACHE_CAPACITY`]); eviction is
-//! moka's (TinyLFU admission, LRU eviction), so a flood of one-off tokens cannot push out the
-//! tokens that keep coming back. Entries carry no timer: moka's per-entry expiry costs a clock
+//! moka's (TinyLFU admission, LRU eviction). Entries carry no timer: moka's per-entry expiry costs a clock
 //! read and timer-wheel work on every hit, and the `exp` check above already refuses expired
 //! entries, which capacity eviction then clears.
 
@@ -46,21 +45,11 @@ struct Entry<T> {
 
 type Store<T> = moka::sync::Cache<Box<str>, Arc<Entry<T>>, foldhash::fast::RandomState>;
 
-/// Verified tokens and their claims. Cheap to clone (shared).
+/// Verified tokens and their claims; owned by the validator's shared state.
 pub(crate) struct TokenCache<T> {
     entries: Store<T>,
-    seen_once: Arc<SeenOnce>,
+    seen_once: SeenOnce,
     leeway: i64,
-}
-
-impl<T> Clone for TokenCache<T> {
-    fn clone(&self) -> Self {
-        Self {
-            entries: self.entries.clone(),
-            seen_once: Arc::clone(&self.seen_once),
-            leeway: self.leeway,
-        }
-    }
 }
 
 /// Hashes of tokens validated once, one per slot (direct-mapped; a collision only forgets).
@@ -106,7 +95,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
                 // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
                 // and the hasher's random seed keeps hash flooding impractical.
                 .build_with_hasher(foldhash::fast::RandomState::default()),
-            seen_once: Arc::new(SeenOnce::new(capacity)),
+            seen_once: SeenOnce::new(capacity),
             leeway,
         }
     }

@@ -128,7 +128,8 @@ where
             let bytes = header.as_bytes();
             let token = std::str::from_utf8(&bytes[bytes.len() - token_len..])
                 .map_err(|_| crate::AuthError::from(crate::ErrorKind::InvalidRequest))?;
-            validator.validate(token).await
+            // `call` has just missed the cache with this token.
+            validator.validate_uncached(token).await
         });
         ResponseFuture::validate(
             validation,
