@@ -3,67 +3,21 @@
 //!
 //! Counting is done by dhat's global allocator wrapper, so the figures are exact.
 
-use std::convert::Infallible;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod common;
 
-use bearer_guard::{GuardLayer, Issuer, Validator};
-use http::header::AUTHORIZATION;
+use std::convert::Infallible;
+
+use bearer_guard::GuardLayer;
 use http::{HeaderValue, Request, Response};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::json;
+use jsonwebtoken::Algorithm;
 use tower::{Layer, Service, ServiceExt, service_fn};
+
+use common::{BenchKey, request, validator};
 
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
 
-const ISSUER: &str = "https://idp.example.com";
-const AUDIENCE: &str = "https://api.example.com";
 const ROUNDS: u64 = 1_000;
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn tokens(n: usize) -> Vec<String> {
-    let key = EncodingKey::from_rsa_pem(&fixture("rsa2048.pem")).expect("fixture key");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("rsa-1".into());
-    header.typ = Some("at+jwt".into());
-    (0..n)
-        .map(|i| {
-            let claims = json!({
-                "iss": ISSUER, "sub": "billing-service", "client_id": "billing-service",
-                "aud": AUDIENCE, "scope": "orders:read orders:write invoices:read customers:read",
-                "iat": now, "nbf": now, "exp": now + 3600, "jti": format!("token-{i:012}"),
-                "tenant": "acme-corporation-eu-west",
-            });
-            jsonwebtoken::encode(&header, &claims, &key).expect("signs")
-        })
-        .collect()
-}
-
-fn validator(capacity: u64) -> Validator {
-    Validator::builder()
-        .issuer(
-            Issuer::new(ISSUER)
-                .audience(AUDIENCE)
-                .jwks(fixture("jwks.json")),
-        )
-        .token_cache_capacity(capacity)
-        .build()
-        .expect("valid configuration")
-}
-
-fn request(bearer: &HeaderValue) -> Request<()> {
-    let mut request = Request::new(());
-    request.headers_mut().insert(AUTHORIZATION, bearer.clone());
-    request
-}
 
 /// Allocations and bytes allocated per round of `work`, after one untimed round.
 async fn per_round<F: AsyncFnMut(u64)>(mut work: F) -> (f64, f64) {
@@ -84,7 +38,8 @@ async fn per_round<F: AsyncFnMut(u64)>(mut work: F) -> (f64, f64) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let tokens = tokens(usize::try_from(ROUNDS).expect("fits") + 1);
+    let key = BenchKey::load(Algorithm::RS256);
+    let tokens: Vec<String> = (0..=ROUNDS).map(|_| key.token()).collect();
     let noop = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
     let bearer = HeaderValue::try_from(format!("Bearer {}", tokens[0])).expect("header");
     let mut rows = Vec::new();

@@ -9,108 +9,19 @@
 //!
 //! Keys and tokens: `fixtures/` (the published JWKS, given statically, so nothing is fetched).
 
+mod common;
+
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use bearer_guard::{GuardLayer, Issuer, Validator};
+use bearer_guard::GuardLayer;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
-use serde_json::json;
+use jsonwebtoken::Algorithm;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
-const ISSUER: &str = "https://idp.example.com";
-const AUDIENCE: &str = "https://api.example.com";
-
-/// A fixture key pair and how the published JWKS names it.
-struct BenchKey {
-    alg: Algorithm,
-    kid: &'static str,
-    signing: EncodingKey,
-    verifying: DecodingKey,
-}
-
-impl BenchKey {
-    fn load(alg: Algorithm) -> Self {
-        let (stem, kid) = match alg {
-            Algorithm::RS256 => ("rsa2048", "rsa-1"),
-            Algorithm::ES256 => ("ec-p256", "ec-p256-1"),
-            Algorithm::EdDSA => ("ed25519", "ed-1"),
-            _ => unreachable!("not benchmarked"),
-        };
-        let private = fixture(&format!("{stem}.pem"));
-        let public = fixture(&format!("{stem}.pub.pem"));
-        let (signing, verifying) = match alg {
-            Algorithm::RS256 => (
-                EncodingKey::from_rsa_pem(&private),
-                DecodingKey::from_rsa_pem(&public),
-            ),
-            Algorithm::ES256 => (
-                EncodingKey::from_ec_pem(&private),
-                DecodingKey::from_ec_pem(&public),
-            ),
-            _ => (
-                EncodingKey::from_ed_pem(&private),
-                DecodingKey::from_ed_pem(&public),
-            ),
-        };
-        Self {
-            alg,
-            kid,
-            signing: signing.expect("fixture private key"),
-            verifying: verifying.expect("fixture public key"),
-        }
-    }
-
-    /// A token shaped like a real client-credentials access token (about 900 bytes with an
-    /// RS256 signature), unique by its `jti`.
-    fn token(&self) -> String {
-        static SERIAL: AtomicU64 = AtomicU64::new(0);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_secs();
-        let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-        let claims = json!({
-            "iss": ISSUER,
-            "sub": "billing-service",
-            "client_id": "billing-service",
-            "aud": AUDIENCE,
-            "scope": "orders:read orders:write invoices:read customers:read",
-            "iat": now,
-            "nbf": now,
-            "exp": now + 3600,
-            "jti": format!("{serial:016x}-5a1c-4e0e-9f6b-{serial:012x}"),
-            "tenant": "acme-corporation-eu-west",
-            "azp": "billing-service",
-            "auth_time": now,
-        });
-        let mut header = Header::new(self.alg);
-        header.kid = Some(self.kid.to_owned());
-        header.typ = Some("at+jwt".to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.signing).expect("signs")
-    }
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn validator(cache_capacity: u64) -> Validator {
-    Validator::builder()
-        .issuer(
-            Issuer::new(ISSUER)
-                .audience(AUDIENCE)
-                .jwks(fixture("jwks.json")),
-        )
-        .token_cache_capacity(cache_capacity)
-        .build()
-        .expect("valid configuration")
-}
+use common::{BenchKey, validator};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -124,11 +35,7 @@ fn repeated_token(c: &mut Criterion) {
     let key = BenchKey::load(Algorithm::RS256);
     let bearer = HeaderValue::try_from(format!("Bearer {}", key.token())).expect("header");
     let noop = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
-    let request = || {
-        let mut request = Request::new(());
-        request.headers_mut().insert(AUTHORIZATION, bearer.clone());
-        request
-    };
+    let request = || common::request(&bearer);
 
     let mut group = c.benchmark_group("repeated_token");
     group.bench_function("noop_service_alone", |b| {
