@@ -49,7 +49,7 @@ pub const FETCH_TIMEOUT: Duration = super::jwks::fetch::DEFAULT_FETCH_TIMEOUT;
 pub const MAX_DOCUMENT_BYTES: usize = super::jwks::fetch::DEFAULT_MAX_DOCUMENT_BYTES;
 
 /// The `realm` of challenges.
-pub const REALM: &str = super::challenge::DEFAULT_REALM;
+pub const REALM: &str = crate::guard::challenge::DEFAULT_REALM;
 
 /// Verified tokens remembered, so that a token seen again skips parsing and its signature
 /// check (`0` turns the cache off). An entry takes the token and its claims, 2.4–4 KB for

@@ -75,40 +75,35 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod cache;
-pub mod challenge;
-mod claims;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 pub mod defaults;
 mod error;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub mod extract;
-mod future;
+mod guard;
 mod jwks;
-mod layer;
-pub mod require_scope;
-pub mod response;
-mod rules;
-pub mod scope;
-mod service;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
-pub mod token;
-mod validator;
+mod verify;
 
-pub use claims::{Claims, JsonClaims};
+// The public module paths predate the `guard/` and `verify/` folders and stay as they were.
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use guard::extract;
+pub use guard::{challenge, credential as token, require_scope, response};
+pub use verify::scope;
+
 pub use error::{AuthError, ConfigError, ErrorKind};
-pub use future::{RejectOr, ResponseFuture};
+pub use guard::future::{RejectOr, ResponseFuture};
+pub use guard::layer::GuardLayer;
+pub use guard::require_scope::{RequireScope, RequireScopeLayer};
+pub use guard::response::{DefaultRejection, OnRejection, Rejection};
+pub use guard::service::Guard;
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{FetchError, KeyState, KeyStatus};
-pub use layer::GuardLayer;
-pub use require_scope::{RequireScope, RequireScopeLayer};
-pub use response::{DefaultRejection, OnRejection, Rejection};
-pub use rules::TypPolicy;
-pub use scope::{ScopeRequirement, Scopes};
-pub use service::Guard;
-pub use validator::{Issuer, Validator, ValidatorBuilder};
+pub use verify::claims::{Claims, JsonClaims};
+pub use verify::issuer::Issuer;
+pub use verify::rules::TypPolicy;
+pub use verify::scope::{ScopeRequirement, Scopes};
+pub use verify::validator::{Validator, ValidatorBuilder};

@@ -12,7 +12,7 @@ use super::error::TokenError;
 use super::token::{AccessToken, ClientSecret};
 use crate::error::ConfigError;
 use crate::jwks::fetch::check_url;
-use crate::scope::is_scope_token;
+use crate::verify::scope::is_scope_token;
 
 /// Access tokens from a token endpoint with the client credentials grant (RFC 6749 §4.4),
 /// cached and renewed ahead of their expiry.

@@ -10,12 +10,12 @@ use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use crate::claims::Claims;
-use crate::future::{ResponseFuture, Validation};
-use crate::layer::{GuardLayer, GuardSettings};
-use crate::response::{OnRejection, Rejection, respond};
-use crate::token::{self, Credential};
-use crate::validator::Validator;
+use crate::guard::credential::{self, Credential};
+use crate::guard::future::{ResponseFuture, Validation};
+use crate::guard::layer::{GuardLayer, GuardSettings};
+use crate::guard::response::{OnRejection, Rejection, respond};
+use crate::verify::claims::Claims;
+use crate::verify::validator::Validator;
 
 /// Put into the extensions of every request the guard lets through, so that
 /// [`RequireScope`](crate::RequireScope) answers with the same realm.
@@ -99,7 +99,7 @@ where
         // The clone that was polled ready goes into the future; a fresh clone stays behind.
         let inner = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, inner);
-        let token_len = match token::extract(&request) {
+        let token_len = match credential::extract(&request) {
             Ok(Some(Credential::Bearer(token))) => {
                 // The fast path: a token verified before is admitted without a validation
                 // future (no allocation, no await).

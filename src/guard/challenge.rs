@@ -21,7 +21,7 @@
 use http::HeaderValue;
 
 use crate::error::{ConfigError, ErrorKind};
-use crate::scope::ScopeRequirement;
+use crate::verify::scope::ScopeRequirement;
 
 /// The realm used when none is configured.
 pub const DEFAULT_REALM: &str = "api";

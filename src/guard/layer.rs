@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::challenge::Challenge;
-use crate::claims::JsonClaims;
-use crate::response::DefaultRejection;
-use crate::scope::ScopeRequirement;
-use crate::service::Guard;
-use crate::validator::Validator;
+use crate::guard::challenge::Challenge;
+use crate::guard::response::DefaultRejection;
+use crate::guard::service::Guard;
+use crate::verify::claims::JsonClaims;
+use crate::verify::scope::ScopeRequirement;
+use crate::verify::validator::Validator;
 
 /// Settings shared by every clone of the guard.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::claims::Registered;
 use crate::error::ErrorKind;
+use crate::verify::claims::Registered;
 
 /// Which `typ` header values are accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

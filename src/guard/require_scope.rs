@@ -27,12 +27,12 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::challenge::Challenge;
 use crate::error::ErrorKind;
-use crate::future::RejectOr;
-use crate::response::{DefaultRejection, OnRejection, Rejection, respond};
-use crate::scope::{ScopeRequirement, Scopes};
-use crate::service::GuardContext;
+use crate::guard::challenge::Challenge;
+use crate::guard::future::RejectOr;
+use crate::guard::response::{DefaultRejection, OnRejection, Rejection, respond};
+use crate::guard::service::GuardContext;
+use crate::verify::scope::{ScopeRequirement, Scopes};
 
 /// A tower [`Layer`] that applies [`RequireScope`]. See the [module docs](crate::require_scope).
 #[derive(Clone)]

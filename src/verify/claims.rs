@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::scope::Scopes;
+use crate::verify::scope::Scopes;
 
 /// The default extra-claims type: the whole claims object.
 pub type JsonClaims = Map<String, Value>;

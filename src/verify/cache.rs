@@ -23,9 +23,9 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::claims::Claims;
 use crate::jwks::{KeyStore, VerifyingKey};
-use crate::rules;
+use crate::verify::claims::Claims;
+use crate::verify::rules;
 
 /// What verified a cached token.
 pub(crate) enum Binding {
@@ -140,7 +140,7 @@ mod tests {
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 
-    use crate::validator::now;
+    use crate::verify::validator::now;
     use crate::{ErrorKind, Issuer, Validator};
 
     const SECRET: &[u8] = b"a shared secret of thirty-two bytes!";

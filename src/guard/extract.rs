@@ -30,8 +30,8 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::claims::Claims;
-use crate::scope::Scopes;
+use crate::verify::claims::Claims;
+use crate::verify::scope::Scopes;
 
 /// The extractor ran on a route that is not behind [`GuardLayer`](crate::GuardLayer), or the
 /// guard's claims type differs from the extractor's.

@@ -32,9 +32,9 @@ use std::fmt;
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::challenge::Challenge;
 use crate::error::{AuthError, ErrorKind};
-use crate::scope::ScopeRequirement;
+use crate::guard::challenge::Challenge;
+use crate::verify::scope::ScopeRequirement;
 
 /// A decided rejection: its cause, status and headers, before it becomes a response.
 #[derive(Clone)]

@@ -13,11 +13,11 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::claims::Claims;
 use crate::error::AuthError;
-use crate::layer::GuardSettings;
-use crate::response::{OnRejection, Rejection, respond};
-use crate::service::admit;
+use crate::guard::layer::GuardSettings;
+use crate::guard::response::{OnRejection, Rejection, respond};
+use crate::guard::service::admit;
+use crate::verify::claims::Claims;
 
 /// The validation of one token, owning everything it borrows.
 pub(crate) type Validation<T> =

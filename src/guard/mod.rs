@@ -1,0 +1,13 @@
+//! The tower side: requests in, responses out. Credential extraction, the guard's layer,
+//! service and future, per-route scope requirements, rejections and challenges, extractors.
+//! The only part of the crate that speaks HTTP statuses.
+
+pub mod challenge;
+pub mod credential;
+#[cfg(feature = "axum")]
+pub mod extract;
+pub(crate) mod future;
+pub(crate) mod layer;
+pub mod require_scope;
+pub mod response;
+pub(crate) mod service;

@@ -1,0 +1,10 @@
+//! The pure core: a token string in, [`Claims`](crate::Claims) or an
+//! [`AuthError`](crate::AuthError) out. Nothing here knows tower or HTTP responses, so gRPC
+//! interceptors, websocket handshakes and queue consumers can call it directly.
+
+pub(crate) mod cache;
+pub(crate) mod claims;
+pub(crate) mod issuer;
+pub(crate) mod rules;
+pub mod scope;
+pub(crate) mod validator;
