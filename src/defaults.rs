@@ -19,6 +19,11 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Longest `kid` accepted in a token header.
 pub const MAX_KID_BYTES: usize = 256;
 
+/// Latest time accepted in `exp`, `nbf` and `iat`: 9999-12-31T23:59:59Z, the last second
+/// RFC 3339 can write. A later (or negative) time is refused as an invalid claim rather than
+/// read as "never expires".
+pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
 /// How long a fetched key set stays fresh when the JWKS response has no `Cache-Control:
 /// max-age` or `Expires` (it is refreshed in the background shortly before).
 pub const JWKS_TTL: Duration = Duration::from_secs(10 * 60);

@@ -48,12 +48,65 @@ pub enum ErrorKind {
     InsufficientScope,
     /// No usable key set could be had for the issuer (never loaded, or too stale).
     KeysUnavailable,
+    /// A [`RequireScopeLayer`](crate::RequireScopeLayer) found no guard in front of it: the
+    /// layers are in the wrong order (answered 500, and logged once as an error).
+    GuardMissing,
 }
 
 impl ErrorKind {
+    /// A stable, machine-readable name of the kind, in snake_case, for JSON bodies, logs and
+    /// metrics labels. Codes never change meaning; new kinds bring new codes.
+    ///
+    /// | kind | code |
+    /// |---|---|
+    /// | `MissingCredentials` | `missing_credentials` |
+    /// | `InvalidRequest` | `invalid_request` |
+    /// | `TokenTooLarge` | `token_too_large` |
+    /// | `Malformed` | `malformed_token` |
+    /// | `AlgorithmNotAllowed` | `algorithm_not_allowed` |
+    /// | `UnsupportedCriticalHeader` | `unsupported_critical_header` |
+    /// | `InvalidType` | `invalid_token_type` |
+    /// | `UnknownKey` | `unknown_key` |
+    /// | `InvalidSignature` | `invalid_signature` |
+    /// | `InvalidIssuer` | `invalid_issuer` |
+    /// | `InvalidAudience` | `invalid_audience` |
+    /// | `Expired` | `token_expired` |
+    /// | `NotYetValid` | `token_not_yet_valid` |
+    /// | `IssuedInFuture` | `issued_in_future` |
+    /// | `InvalidClaim` | `invalid_claim` |
+    /// | `InsufficientScope` | `insufficient_scope` |
+    /// | `KeysUnavailable` | `keys_unavailable` |
+    /// | `GuardMissing` | `guard_missing` |
+    ///
+    /// ```
+    /// assert_eq!(bearer_guard::ErrorKind::Expired.code(), "token_expired");
+    /// ```
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing_credentials",
+            Self::InvalidRequest => "invalid_request",
+            Self::TokenTooLarge => "token_too_large",
+            Self::Malformed => "malformed_token",
+            Self::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Self::UnsupportedCriticalHeader => "unsupported_critical_header",
+            Self::InvalidType => "invalid_token_type",
+            Self::UnknownKey => "unknown_key",
+            Self::InvalidSignature => "invalid_signature",
+            Self::InvalidIssuer => "invalid_issuer",
+            Self::InvalidAudience => "invalid_audience",
+            Self::Expired => "token_expired",
+            Self::NotYetValid => "token_not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::InvalidClaim => "invalid_claim",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::KeysUnavailable => "keys_unavailable",
+            Self::GuardMissing => "guard_missing",
+        }
+    }
+
     /// The fixed, client-safe sentence used as `error_description`.
     ///
-    /// Descriptions never echo token content or internal detail (RFC 6750 §3, standards rule 9).
+    /// Descriptions never echo token content or internal detail (RFC 6750 §3).
     pub fn description(self) -> &'static str {
         match self {
             Self::MissingCredentials => "No bearer token was presented",
@@ -65,6 +118,7 @@ impl ErrorKind {
             Self::InvalidIssuer => "The access token comes from an untrusted issuer",
             Self::InsufficientScope => "The access token lacks the required scope",
             Self::KeysUnavailable => "The signing keys are temporarily unavailable",
+            Self::GuardMissing => "The server cannot check access tokens on this route",
             Self::Malformed
             | Self::AlgorithmNotAllowed
             | Self::UnsupportedCriticalHeader
@@ -84,6 +138,7 @@ impl ErrorKind {
                 | Self::InvalidRequest
                 | Self::InsufficientScope
                 | Self::KeysUnavailable
+                | Self::GuardMissing
         )
     }
 }
@@ -210,3 +265,44 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind::{self, *};
+
+    const ALL: [ErrorKind; 18] = [
+        MissingCredentials,
+        InvalidRequest,
+        TokenTooLarge,
+        Malformed,
+        AlgorithmNotAllowed,
+        UnsupportedCriticalHeader,
+        InvalidType,
+        UnknownKey,
+        InvalidSignature,
+        InvalidIssuer,
+        InvalidAudience,
+        Expired,
+        NotYetValid,
+        IssuedInFuture,
+        InvalidClaim,
+        InsufficientScope,
+        KeysUnavailable,
+        GuardMissing,
+    ];
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in ALL {
+            let code = kind.code();
+            assert!(seen.insert(code), "{code} twice");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    && !code.starts_with('_')
+                    && !code.ends_with('_'),
+                "{code}"
+            );
+        }
+    }
+}

@@ -98,7 +98,7 @@ pub use error::{AuthError, ConfigError, ErrorKind};
 pub use guard::future::{RejectOr, ResponseFuture};
 pub use guard::layer::GuardLayer;
 pub use guard::require_scope::{RequireScope, RequireScopeLayer};
-pub use guard::response::{DefaultRejection, OnRejection, Rejection};
+pub use guard::response::{DefaultRejection, InheritRejection, OnRejection, Rejection};
 pub use guard::service::Guard;
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{FetchError, KeyState, KeyStatus};

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
 use common::example_binary;
+use common::logs::CapturedLogs;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -796,62 +797,10 @@ async fn the_example_reports_a_refusal_and_bad_configuration() {
 // ---------------------------------------------------------------------------------------------
 // Logs
 
-/// Every event and span field, as text, from every target but the test issuer's.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<String>>);
-
-impl CapturedLogs {
-    fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write;
-        let _ = write!(self.0, " {}={value:?}", field.name());
-    }
-}
-
-impl tracing::Subscriber for CapturedLogs {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        !metadata.target().starts_with("bearer_guard::testing")
-    }
-    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let mut text = self.0.lock().unwrap();
-        text.push_str(&format!("\n{} span", span.metadata().target()));
-        span.record(&mut Fields(&mut text));
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        values.record(&mut Fields(&mut self.0.lock().unwrap()));
-    }
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut text = self.0.lock().unwrap();
-        text.push_str(&format!(
-            "\n{} {}",
-            event.metadata().level(),
-            event.metadata().target()
-        ));
-        event.record(&mut Fields(&mut text));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[tokio::test]
 async fn logs_show_neither_the_secret_nor_the_tokens() {
-    // Global (tests run on several threads, and tracing caches per call site whether anyone
-    // listens): this test also sees the other tests' logs, which must be clean as well.
-    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
-    let logs = LOGS.get_or_init(|| {
-        let logs = CapturedLogs::default();
-        tracing::subscriber::set_global_default(logs.clone()).expect("the only subscriber");
-        logs
-    });
+    // Global: this test also sees the other tests' logs, which must be clean as well.
+    let logs = CapturedLogs::global();
     let issuer = TestIssuer::builder()
         .client(TestClient::new("svc", "the-client-secret"))
         .start()

@@ -137,6 +137,7 @@ mod tests {
             InvalidClaim,
             InsufficientScope,
             KeysUnavailable,
+            GuardMissing,
         ] {
             assert!(kind.description().bytes().all(ERROR_CHARS), "{kind:?}");
             assert!(error_code(kind).bytes().all(ERROR_CHARS), "{kind:?}");

@@ -14,9 +14,9 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::error::AuthError;
+use crate::guard::decision::conclude;
 use crate::guard::layer::GuardSettings;
-use crate::guard::response::{OnRejection, Rejection, respond};
-use crate::guard::service::admit;
+use crate::guard::response::{Inherited, OnRejection, respond};
 use crate::verify::claims::Claims;
 
 /// The validation of one token, owning everything it borrows.
@@ -55,6 +55,8 @@ pin_project! {
         Calling {
             #[pin]
             future: S::Future,
+            // Shapes the rejections of the `RequireScope` layers inside (see `Inherited`).
+            on_rejection: H,
         },
         Rejected {
             response: Option<S::Response>,
@@ -86,20 +88,18 @@ where
         }
     }
 
-    pub(crate) fn call(mut inner: S, request: Request<ReqBody>) -> Self {
-        Self {
-            state: State::Calling {
-                future: inner.call(request),
+    /// A request decided without waiting: the inner service's future, or the rejection.
+    pub(crate) fn concluded(outcome: Result<S::Future, S::Response>, on_rejection: H) -> Self {
+        let state = match outcome {
+            Ok(future) => State::Calling {
+                future,
+                on_rejection,
             },
-        }
-    }
-
-    pub(crate) fn rejected(response: S::Response) -> Self {
-        Self {
-            state: State::Rejected {
+            Err(response) => State::Rejected {
                 response: Some(response),
             },
-        }
+        };
+        Self { state }
     }
 }
 
@@ -119,30 +119,31 @@ where
                     validation,
                     pending,
                 } => {
-                    let outcome = ready!(validation.as_mut().poll(cx));
+                    let judged = ready!(validation.as_mut().poll(cx)).map(Some);
                     let Pending {
-                        mut request,
+                        request,
                         mut inner,
                         settings,
                         on_rejection,
                     } = pending.take().expect("polled after completion");
-                    let error = match outcome {
-                        Ok(claims) => match &settings.required {
-                            Some(required) if !required.is_satisfied_by(claims.scopes()) => {
-                                Rejection::insufficient_scope(&settings.challenge, required)
-                            }
-                            _ => {
-                                admit(&mut request, claims, &settings);
-                                let future = inner.call(request);
-                                state.set(State::Calling { future });
-                                continue;
-                            }
-                        },
-                        Err(error) => Rejection::new(error, &settings.challenge),
-                    };
-                    return Poll::Ready(Ok(respond(&on_rejection, error)));
+                    match conclude(judged, request, &mut inner, &settings, &on_rejection) {
+                        Ok(future) => state.set(State::Calling {
+                            future,
+                            on_rejection,
+                        }),
+                        Err(response) => return Poll::Ready(Ok(response)),
+                    }
                 }
-                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Calling {
+                    future,
+                    on_rejection,
+                } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    return Poll::Ready(Ok(match Inherited::take(&mut response) {
+                        Some(rejection) => respond(&*on_rejection, rejection),
+                        None => response,
+                    }));
+                }
                 StateProj::Rejected { response } => {
                     return Poll::Ready(Ok(response.take().expect("polled after completion")));
                 }

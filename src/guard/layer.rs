@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use crate::error::ConfigError;
 use crate::guard::challenge::Challenge;
 use crate::guard::response::DefaultRejection;
 use crate::guard::service::Guard;
@@ -33,7 +34,7 @@ pub(crate) struct GuardSettings {
 /// let app = Router::new()
 ///     .route("/orders", get(|| async { "orders" }))
 ///     .route_layer(RequireScopeLayer::all(["orders:read"]))
-///     .route_layer(GuardLayer::new(validator).realm("orders"));
+///     .route_layer(GuardLayer::new(validator).realm("orders")?);
 /// # Ok(app) }
 /// # build().unwrap();
 /// ```
@@ -71,17 +72,18 @@ impl<T, H> GuardLayer<T, H> {
 
     /// The `realm` of every challenge.
     ///
-    /// # Panics
-    /// If the realm holds control characters or non-ASCII (it could not be sent in a header).
-    pub fn realm(mut self, realm: &str) -> Self {
-        self.settings_mut().challenge =
-            Challenge::new(realm).unwrap_or_else(|e| panic!("GuardLayer::realm: {e}"));
-        self
+    /// # Errors
+    /// [`ConfigError::InvalidChallengeParam`] if the realm holds control characters or
+    /// non-ASCII: it could not be sent in a header.
+    pub fn realm(mut self, realm: &str) -> Result<Self, ConfigError> {
+        self.settings_mut().challenge = Challenge::new(realm)?;
+        Ok(self)
     }
 
     /// Let requests without credentials through, anonymous (no [`Claims`](crate::Claims) in
     /// their extensions). A token that is presented is still validated: a bad one is rejected,
-    /// not ignored.
+    /// not ignored. With a guard-wide [`require`](Self::require)ment, a request without
+    /// credentials cannot meet it and is answered 401.
     pub fn optional(mut self) -> Self {
         self.settings_mut().optional = true;
         self
@@ -93,7 +95,9 @@ impl<T, H> GuardLayer<T, H> {
         self
     }
 
-    /// Replace the rejection response; see [`crate::response`].
+    /// Replace the rejection response; see [`crate::response`]. It also shapes the rejections
+    /// of the [`RequireScopeLayer`](crate::RequireScopeLayer)s under this guard that have no
+    /// handler of their own.
     pub fn on_rejection<H2>(self, handler: H2) -> GuardLayer<T, H2> {
         GuardLayer {
             validator: self.validator,

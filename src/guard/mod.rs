@@ -4,6 +4,7 @@
 
 pub mod challenge;
 pub mod credential;
+pub(crate) mod decision;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub(crate) mod future;

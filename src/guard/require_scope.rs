@@ -4,7 +4,11 @@
 //! Put it inside a [`GuardLayer`](crate::GuardLayer) (in axum: an earlier `route_layer`), which
 //! supplies the token's [`Scopes`]. A request the guard let through anonymously
 //! ([`optional`](crate::GuardLayer::optional)) gets 401 with a challenge, as it must
-//! authenticate first.
+//! authenticate first. A request that no guard has seen (the layers are in the wrong order)
+//! gets 500 and an error in the log, once: never a 401 that would blame a valid token.
+//!
+//! Rejections are shaped by the guard's [`on_rejection`](crate::GuardLayer::on_rejection)
+//! handler unless the layer is given its own.
 //!
 //! ```
 //! use axum::{Router, routing::{get, post}};
@@ -29,15 +33,15 @@ use tower_service::Service;
 
 use crate::error::ErrorKind;
 use crate::guard::challenge::Challenge;
+use crate::guard::decision::GuardContext;
 use crate::guard::future::RejectOr;
-use crate::guard::response::{DefaultRejection, OnRejection, Rejection, respond};
-use crate::guard::service::GuardContext;
+use crate::guard::response::{InheritRejection, OnRejection, Rejection, respond};
 use crate::verify::scope::{ScopeRequirement, Scopes};
 
 /// A tower [`Layer`] that applies [`RequireScope`]. See the [module docs](crate::require_scope).
 #[derive(Clone)]
 #[must_use]
-pub struct RequireScopeLayer<H = DefaultRejection> {
+pub struct RequireScopeLayer<H = InheritRejection> {
     requirement: ScopeRequirement,
     on_rejection: H,
 }
@@ -47,7 +51,7 @@ impl RequireScopeLayer {
     pub fn new(requirement: ScopeRequirement) -> Self {
         Self {
             requirement,
-            on_rejection: DefaultRejection,
+            on_rejection: InheritRejection,
         }
     }
 
@@ -69,7 +73,8 @@ impl RequireScopeLayer {
 }
 
 impl<H> RequireScopeLayer<H> {
-    /// Replace the rejection response; see [`crate::response`].
+    /// Replace the rejection response of this layer alone; see [`crate::response`]. Without
+    /// it, the handler of the guard in front shapes this layer's rejections too.
     pub fn on_rejection<H2>(self, handler: H2) -> RequireScopeLayer<H2> {
         RequireScopeLayer {
             requirement: self.requirement,
@@ -105,7 +110,7 @@ impl<S, H: Clone> Layer<S> for RequireScopeLayer<H> {
 
 /// Lets a request through only if its token grants the required scopes.
 #[derive(Clone)]
-pub struct RequireScope<S, H = DefaultRejection> {
+pub struct RequireScope<S, H = InheritRejection> {
     inner: S,
     requirement: ScopeRequirement,
     on_rejection: H,
@@ -151,21 +156,34 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let default_challenge;
-        let challenge = match request.extensions().get::<GuardContext>() {
-            Some(GuardContext(settings)) => &settings.challenge,
+        let rejection = match request.extensions().get::<GuardContext>() {
+            Some(GuardContext(settings)) => match request.extensions().get::<Scopes>() {
+                Some(granted) if self.requirement.is_satisfied_by(granted) => {
+                    return RejectOr::inner(self.inner.call(request));
+                }
+                Some(_) => Rejection::insufficient_scope(&settings.challenge, &self.requirement),
+                // Let through anonymously by an optional guard: it must authenticate first.
+                None => Rejection::new(ErrorKind::MissingCredentials.into(), &settings.challenge),
+            },
             None => {
-                default_challenge = Challenge::default();
-                &default_challenge
+                guard_missing();
+                Rejection::new(ErrorKind::GuardMissing.into(), &Challenge::default())
             }
-        };
-        let rejection = match request.extensions().get::<Scopes>() {
-            Some(granted) if self.requirement.is_satisfied_by(granted) => {
-                return RejectOr::inner(self.inner.call(request));
-            }
-            Some(_) => Rejection::insufficient_scope(challenge, &self.requirement),
-            None => Rejection::new(ErrorKind::MissingCredentials.into(), challenge),
         };
         RejectOr::rejected(respond(&self.on_rejection, rejection))
     }
+}
+
+/// No guard ran before this layer, so no token was ever checked: a server error, never a 401
+/// that would send a client with a valid token to fetch another. Said once per process.
+fn guard_missing() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::error!(
+            "RequireScopeLayer found no GuardLayer in front of it and answers 500: add \
+             GuardLayer after RequireScopeLayer (in axum, `.route_layer(RequireScopeLayer::…)` \
+             then `.route_layer(GuardLayer::new(…))`; with tower's ServiceBuilder, the guard's \
+             `.layer(…)` first)"
+        );
+    });
 }

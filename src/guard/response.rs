@@ -7,24 +7,42 @@
 //! | any token failure | 401 | `error="invalid_token"` |
 //! | missing scope | 403 | `error="insufficient_scope", scope="…"` |
 //! | no usable keys | 503 | none; `Retry-After` instead |
+//! | [`RequireScopeLayer`](crate::RequireScopeLayer) without a guard in front | 500 | none |
 //!
 //! Every rejection response carries its [`ErrorKind`] in its extensions, for outer layers.
-//! Replace the default response with [`GuardLayer::on_rejection`](crate::GuardLayer::on_rejection):
+//! Replace the default response with [`GuardLayer::on_rejection`](crate::GuardLayer::on_rejection);
+//! the handler set on the guard also shapes the rejections of every `RequireScopeLayer` under
+//! it (unless that layer has a handler of its own):
 //!
 //! ```
-//! use bearer_guard::Rejection;
+//! use axum::{Router, body::Body, routing::get};
+//! use bearer_guard::{GuardLayer, Issuer, Rejection, RequireScopeLayer, Validator};
 //! use http::{Response, header};
 //!
-//! // A JSON body beside the standard headers.
-//! let json_rejection = |rejection: Rejection| {
-//!     let mut response = rejection.to_response::<String>();
-//!     *response.body_mut() = format!("{{\"error\":\"{}\"}}", rejection.kind());
+//! // A JSON body with a stable, machine-readable code beside the standard headers.
+//! fn json_rejection(rejection: Rejection) -> Response<Body> {
+//!     let mut response = rejection.to_response::<Body>();
+//!     *response.body_mut() = Body::from(format!(
+//!         r#"{{"error":"{}","message":"{}"}}"#,
+//!         rejection.kind().code(),
+//!         rejection.kind().description(),
+//!     ));
 //!     response
 //!         .headers_mut()
 //!         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
 //!     response
-//! };
-//! # let _ = json_rejection;
+//! }
+//!
+//! # fn build() -> Result<Router, bearer_guard::ConfigError> {
+//! let validator = Validator::builder()
+//!     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/orders", get(|| async { "orders" }))
+//!     .route_layer(RequireScopeLayer::all(["orders:read"])) // its 403 is JSON too
+//!     .route_layer(GuardLayer::new(validator).on_rejection(json_rejection));
+//! # Ok(app) }
+//! # build().unwrap();
 //! ```
 
 use std::fmt;
@@ -46,7 +64,8 @@ pub struct Rejection {
 impl Rejection {
     pub(crate) fn new(error: AuthError, challenge: &Challenge) -> Self {
         let www_authenticate = match error.kind() {
-            ErrorKind::KeysUnavailable => None,
+            // The server's fault, not the credential's: no challenge to answer.
+            ErrorKind::KeysUnavailable | ErrorKind::GuardMissing => None,
             kind => Some(challenge.header(Some(kind))),
         };
         Self {
@@ -72,17 +91,18 @@ impl Rejection {
         &self.error
     }
 
-    /// 400, 401, 403 or 503.
+    /// 400, 401, 403, 500 (layers in the wrong order) or 503.
     pub fn status(&self) -> StatusCode {
         match self.kind() {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorKind::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The `WWW-Authenticate` challenge (absent for 503).
+    /// The `WWW-Authenticate` challenge (absent for 500 and 503).
     pub fn www_authenticate(&self) -> Option<&HeaderValue> {
         self.www_authenticate.as_ref()
     }
@@ -147,6 +167,32 @@ where
 {
     fn on_rejection(&self, rejection: Rejection) -> Response<B> {
         self(rejection)
+    }
+}
+
+/// The default handler of [`RequireScopeLayer`](crate::RequireScopeLayer): its rejections are
+/// shaped by the handler of the [`GuardLayer`](crate::GuardLayer) in front of it, so one
+/// [`on_rejection`](crate::GuardLayer::on_rejection) on the guard serves every route. Without a
+/// guard in front, the standard response of [`Rejection::to_response`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InheritRejection;
+
+impl<B: Default> OnRejection<B> for InheritRejection {
+    fn on_rejection(&self, rejection: Rejection) -> Response<B> {
+        let mut response = rejection.to_response();
+        response.extensions_mut().insert(Inherited(rejection));
+        response
+    }
+}
+
+/// Marks a response as a rejection the guard's handler is to shape on its way out.
+#[derive(Clone)]
+pub(crate) struct Inherited(Rejection);
+
+impl Inherited {
+    /// The rejection to reshape, if `response` carries one; the mark never leaves the guard.
+    pub(crate) fn take<B>(response: &mut Response<B>) -> Option<Rejection> {
+        response.extensions_mut().remove::<Self>().map(|Self(r)| r)
     }
 }
 

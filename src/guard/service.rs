@@ -11,16 +11,11 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::guard::credential::{self, Credential};
+use crate::guard::decision::conclude;
 use crate::guard::future::{ResponseFuture, Validation};
 use crate::guard::layer::{GuardLayer, GuardSettings};
-use crate::guard::response::{OnRejection, Rejection, respond};
-use crate::verify::claims::Claims;
+use crate::guard::response::OnRejection;
 use crate::verify::validator::Validator;
-
-/// Put into the extensions of every request the guard lets through, so that
-/// [`RequireScope`](crate::RequireScope) answers with the same realm.
-#[derive(Debug, Clone)]
-pub(crate) struct GuardContext(pub(crate) Arc<GuardSettings>);
 
 /// Validates the bearer token of each request before the inner service sees it.
 ///
@@ -95,31 +90,49 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // The clone that was polled ready goes into the future; a fresh clone stays behind.
         let inner = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, inner);
-        let token_len = match credential::extract(&request) {
-            Ok(Some(Credential::Bearer(token))) => {
-                // The fast path: a token verified before is admitted without a validation
-                // future (no allocation, no await).
-                if let Some(claims) = self.validator.cached(token) {
-                    admit(&mut request, claims, &self.settings);
-                    return ResponseFuture::call(inner, request);
+        let mut inner = std::mem::replace(&mut self.inner, inner);
+        let judged = match credential::extract(&request) {
+            Ok(Some(Credential::Bearer(token))) => match self.validator.cached(token) {
+                // The fast path: a token verified before skips validation (no allocation, no
+                // await), not the decision.
+                Some(claims) => Ok(Some(claims)),
+                None => {
+                    let token_len = token.len();
+                    return self.validate(request, inner, token_len);
                 }
-                token.len()
-            }
-            Ok(None) if self.settings.optional => {
-                request
-                    .extensions_mut()
-                    .insert(GuardContext(Arc::clone(&self.settings)));
-                return ResponseFuture::call(inner, request);
-            }
-            Ok(None) => {
-                return self.reject(crate::ErrorKind::MissingCredentials.into());
-            }
-            Err(error) => return self.reject(error),
+            },
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
         };
+        ResponseFuture::concluded(
+            conclude(
+                judged,
+                request,
+                &mut inner,
+                &self.settings,
+                &self.on_rejection,
+            ),
+            self.on_rejection.clone(),
+        )
+    }
+}
+
+impl<S, T, H> Guard<S, T, H> {
+    /// The slow path: a future that validates the token, then concludes.
+    fn validate<ReqBody, ResBody>(
+        &self,
+        request: Request<ReqBody>,
+        inner: S,
+        token_len: usize,
+    ) -> ResponseFuture<S, ReqBody, T, H>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        T: DeserializeOwned + Send + Sync + 'static,
+        H: Clone,
+    {
         // The token is the tail of the one Authorization value; a clone of that value shares
         // its bytes, so the validation future owns the token without copying it.
         let header = request.headers()[AUTHORIZATION].clone();
@@ -139,27 +152,4 @@ where
             self.on_rejection.clone(),
         )
     }
-}
-
-impl<S, T, H> Guard<S, T, H> {
-    fn reject<ReqBody, ResBody>(&self, error: crate::AuthError) -> ResponseFuture<S, ReqBody, T, H>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-        H: OnRejection<ResBody>,
-    {
-        let rejection = Rejection::new(error, &self.settings.challenge);
-        ResponseFuture::rejected(respond(&self.on_rejection, rejection))
-    }
-}
-
-/// What the guard adds to an accepted request.
-pub(crate) fn admit<ReqBody, T: Send + Sync + 'static>(
-    request: &mut Request<ReqBody>,
-    claims: Claims<T>,
-    settings: &Arc<GuardSettings>,
-) {
-    let extensions = request.extensions_mut();
-    extensions.insert(claims.scopes().clone());
-    extensions.insert(claims);
-    extensions.insert(GuardContext(Arc::clone(settings)));
 }

@@ -5,6 +5,7 @@
 pub(crate) mod cache;
 pub(crate) mod claims;
 pub(crate) mod issuer;
+pub(crate) mod json;
 pub(crate) mod rules;
 pub mod scope;
 pub(crate) mod validator;

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::defaults;
 use crate::error::ErrorKind;
 use crate::verify::claims::Registered;
 
@@ -89,21 +90,29 @@ pub(crate) fn check_audience(aud: &[String], expected: &[String]) -> Result<(), 
     }
 }
 
-/// NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional.
+/// NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional, between 0 and
+/// [`defaults::MAX_NUMERIC_DATE`]. Anything else is refused rather than clamped: an `exp` of
+/// 1e300 saturated to `i64::MAX` would be a token that never expires.
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, ErrorKind> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.is_finite())
-                    .map(|f| f.floor() as i64)
-            })
-            .map(Some)
-            .ok_or(ErrorKind::InvalidClaim),
-        Some(_) => Err(ErrorKind::InvalidClaim),
-    }
+    const RANGE: std::ops::RangeInclusive<i64> = 0..=defaults::MAX_NUMERIC_DATE;
+    let Some(value) = claims.get(name) else {
+        return Ok(None);
+    };
+    let seconds = match value {
+        Value::Number(n) => match n.as_i64() {
+            Some(whole) => Some(whole),
+            // Compared as floats before any cast: a cast would saturate out-of-range values.
+            None => n
+                .as_f64()
+                .filter(|f| (0.0..=defaults::MAX_NUMERIC_DATE as f64).contains(f))
+                .map(|f| f.floor() as i64),
+        },
+        _ => None,
+    };
+    seconds
+        .filter(|s| RANGE.contains(s))
+        .map(Some)
+        .ok_or(ErrorKind::InvalidClaim)
 }
 
 fn string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, ErrorKind> {
@@ -177,6 +186,36 @@ mod tests {
             ErrorKind::InvalidClaim
         );
         assert_eq!(reg(json!({"aud": "a", "exp": 10.9})).unwrap().exp, 10);
+    }
+
+    #[test]
+    fn absurd_times_are_refused_not_saturated() {
+        let max = defaults::MAX_NUMERIC_DATE;
+        assert_eq!(reg(json!({"aud": "a", "exp": max})).unwrap().exp, max);
+        assert_eq!(reg(json!({"aud": "a", "exp": 0})).unwrap().exp, 0);
+        for exp in [
+            json!(1e300),
+            json!(max + 1),
+            json!(max as f64 + 1.5),
+            json!(u64::MAX),
+            json!(i64::MAX),
+            json!(-1),
+            json!(-0.5),
+            json!(-1e300),
+        ] {
+            assert_eq!(
+                reg(json!({"aud": "a", "exp": exp})).unwrap_err(),
+                ErrorKind::InvalidClaim,
+                "exp {exp}"
+            );
+            for other in ["nbf", "iat"] {
+                assert_eq!(
+                    reg(json!({"aud": "a", "exp": 10, other: exp})).unwrap_err(),
+                    ErrorKind::InvalidClaim,
+                    "{other} {exp}"
+                );
+            }
+        }
     }
 
     #[test]

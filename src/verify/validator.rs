@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-#[cfg(test)]
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -22,6 +21,7 @@ use crate::jwks::{KeyStatus, RefreshPolicy};
 use crate::verify::cache::{Binding, TokenCache};
 use crate::verify::claims::{Claims, JsonClaims};
 use crate::verify::issuer::{Issuer, IssuerEntry};
+use crate::verify::json::StrictObject;
 use crate::verify::rules;
 use crate::verify::scope::{Scopes, collect_claim};
 
@@ -281,6 +281,59 @@ struct Header {
     crit: Option<Value>,
 }
 
+/// A compact JWS split into its parts, its header decoded; the payload is decoded only once
+/// the header passes.
+struct Jws<'t> {
+    header: Header,
+    payload_b64: &'t str,
+    /// `header.payload`, the bytes the signature covers.
+    signing_input: &'t [u8],
+    signature: &'t str,
+}
+
+impl<'t> Jws<'t> {
+    /// Size cap first, then exactly three segments and a canonical base64url JSON header.
+    fn parse(token: &'t str, max_bytes: usize) -> Result<Self, ErrorKind> {
+        if token.len() > max_bytes {
+            return Err(ErrorKind::TokenTooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ErrorKind::Malformed);
+        };
+        let header: Header = decode_json(header_b64)?;
+        Ok(Self {
+            header,
+            payload_b64,
+            signing_input: &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()],
+            signature,
+        })
+    }
+
+    /// The `kid`, if within [`defaults::MAX_KID_BYTES`]: a longer one is never looked up,
+    /// compared or logged.
+    fn kid(&self) -> Option<&str> {
+        self.header
+            .kid
+            .as_deref()
+            .filter(|kid| kid.len() <= defaults::MAX_KID_BYTES)
+    }
+}
+
+/// The debug event of a refused token: "why was my token refused" answered at
+/// `RUST_LOG=bearer_guard=debug`. Only bounded values the token claimed; never the token.
+fn refused(kind: ErrorKind, issuer: Option<&str>, kid: Option<&str>, alg: Option<Algorithm>) {
+    tracing::debug!(
+        kind = kind.code(),
+        issuer,
+        kid = kid.map(tracing::field::debug),
+        alg = alg.map(tracing::field::debug),
+        "token refused"
+    );
+}
+
 impl<T> Validator<T> {
     /// The state of each trusted issuer's keys: wire it to a readiness probe.
     pub fn key_status(&self) -> Vec<KeyStatus> {
@@ -348,38 +401,52 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         self.shared.cache.as_ref()
     }
 
-    /// Full validation: parse, pick the key, check the signature and the claims.
+    /// Full validation: parse, pick the key, check the signature and the claims. A refusal is
+    /// logged at debug with what the token claimed to be (never the token itself).
     async fn verify(&self, token: &str) -> Result<(Claims<T>, Binding), AuthError> {
-        let shared = &*self.shared;
-        if token.len() > shared.max_token_bytes {
-            return Err(ErrorKind::TokenTooLarge.into());
-        }
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ErrorKind::Malformed.into());
+        let jws = match Jws::parse(token, self.shared.max_token_bytes) {
+            Ok(jws) => jws,
+            Err(kind) => {
+                refused(kind, None, None, None);
+                return Err(kind.into());
+            }
         };
-        let header: Header = decode_json(header_b64)?;
+        let mut issuer = None;
+        let outcome = self.verify_jws(&jws, &mut issuer).await;
+        if let Err(error) = &outcome {
+            refused(error.kind(), issuer, jws.kid(), parse_alg(&jws.header.alg));
+        }
+        outcome
+    }
+
+    /// The steps after parsing, in order; `trusted` learns the issuer once it is known.
+    async fn verify_jws<'s>(
+        &'s self,
+        jws: &Jws<'_>,
+        trusted: &mut Option<&'s str>,
+    ) -> Result<(Claims<T>, Binding), AuthError> {
+        let shared = &*self.shared;
+        let header = &jws.header;
         let alg = parse_alg(&header.alg).ok_or(ErrorKind::AlgorithmNotAllowed)?;
         if header.crit.is_some() {
             // We implement no JWS extension, so any `crit` (even an empty one, which RFC 7515
             // §4.1.11 forbids) makes the token unacceptable.
             return Err(ErrorKind::UnsupportedCriticalHeader.into());
         }
-        let kid = header.kid.as_deref();
-        if kid.is_some_and(|k| k.len() > defaults::MAX_KID_BYTES) {
+        let kid = jws.kid();
+        if header.kid.is_some() && kid.is_none() {
             return Err(ErrorKind::Malformed.into());
         }
-        if signature.is_empty() || !is_base64url(signature) {
+        if jws.signature.is_empty() || !is_base64url(jws.signature) {
             return Err(ErrorKind::Malformed.into());
         }
-        let payload: Map<String, Value> = decode_json(payload_b64)?;
+        let StrictObject(payload) = decode_json(jws.payload_b64)?;
         let iss = payload
             .get("iss")
             .and_then(Value::as_str)
             .ok_or(ErrorKind::InvalidIssuer)?;
         let issuer = shared.issuers.get(iss).ok_or(ErrorKind::InvalidIssuer)?;
+        *trusted = Some(&issuer.issuer);
         if !issuer.algorithms.contains(alg) {
             return Err(ErrorKind::AlgorithmNotAllowed.into());
         }
@@ -387,7 +454,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             return Err(ErrorKind::InvalidType.into());
         }
 
-        let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        let (message, signature) = (jws.signing_input, jws.signature);
         let binding = match &issuer.hmac {
             Some(hmac) if AlgSet::HMAC.contains(alg) => hmac
                 .verify(message, signature, alg)

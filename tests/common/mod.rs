@@ -31,6 +31,8 @@ use {
     tower::{Layer, Service},
 };
 
+pub mod logs;
+
 /// The audience every test validator expects.
 pub const AUDIENCE: &str = "https://api.test";
 

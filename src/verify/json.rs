@@ -1,0 +1,127 @@
+//! JSON as a JWS carries it: objects only, and no member named twice at any depth.
+//!
+//! `serde_json` keeps the last of two members with the same name, so
+//! `{"exp":1,"exp":9999999999}` would be read as a token that never expires by us and as an
+//! expired one by a parser that keeps the first. RFC 7515 §4 and RFC 7519 §4 let a JWT
+//! parser reject duplicate names or keep the last; where two readers may disagree we reject.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// A JSON object whose member names are unique, in it and in every object nested in it.
+pub(crate) struct StrictObject(pub(crate) Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(StrictVisitor)
+            .and_then(|value| match value {
+                Value::Object(map) => Ok(Self(map)),
+                _ => Err(de::Error::custom("expected a JSON object")),
+            })
+    }
+}
+
+/// Builds a [`Value`] as serde_json would, refusing a repeated member name.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Self)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON without duplicate member names")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON has no NaN or infinity; serde_json maps an overflowing literal to an error.
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            let StrictValue(value) = access.next_value()?;
+            if map.insert(name, value).is_some() {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Option<Map<String, Value>> {
+        serde_json::from_str::<StrictObject>(json).ok().map(|o| o.0)
+    }
+
+    #[test]
+    fn the_same_as_serde_json_without_duplicates() {
+        let json = r#"{"a":1,"b":-2,"c":1.5,"d":"x\u00e9","e":[true,null,{"f":18446744073709551615}],"g":{}}"#;
+        let expected: Map<String, Value> = serde_json::from_str(json).unwrap();
+        assert_eq!(parse(json), Some(expected));
+    }
+
+    #[test]
+    fn a_repeated_member_is_refused_at_any_depth() {
+        assert!(parse(r#"{"exp":1,"exp":9999999999}"#).is_none());
+        assert!(parse(r#"{"a":{"roles":["x"],"roles":["admin"]}}"#).is_none());
+        assert!(parse(r#"{"a":[{"k":1,"k":1}]}"#).is_none());
+        // Escapes that spell the same name are the same name.
+        assert!(parse(r#"{"exp":1,"\u0065xp":2}"#).is_none());
+        // Different names, and the same name in different objects, are fine.
+        assert!(parse(r#"{"a":{"k":1},"b":{"k":1}}"#).is_some());
+    }
+
+    #[test]
+    fn only_objects() {
+        assert!(parse("[]").is_none());
+        assert!(parse("1").is_none());
+        assert!(parse(r#""{}""#).is_none());
+    }
+}
