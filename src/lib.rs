@@ -30,14 +30,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Any tower stack (hyper, tonic)
+//! Put the guard after the scope layers: each `route_layer` wraps the routes added before it,
+//! so the guard runs first. `route_layer` (not `layer`) keeps unknown paths answering 404.
+//!
+//! # Plain hyper, or any tower stack
 //!
 //! The guard is generic over the request and response bodies; rejections need only
-//! `ResBody: Default` (or a custom [`OnRejection`]).
+//! `ResBody: Default` (or a custom [`OnRejection`]). The validated [`Claims`] are in the
+//! request's extensions.
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use bearer_guard::{GuardLayer, Issuer, Validator};
+//! use bearer_guard::{Claims, GuardLayer, Issuer, RequireScopeLayer, Validator};
 //! use http::{Request, Response, StatusCode};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
@@ -48,16 +52,144 @@
 //!     .build()
 //!     .unwrap();
 //! let service = ServiceBuilder::new()
-//!     .layer(GuardLayer::new(validator))
-//!     .service(service_fn(|_req: Request<()>| async {
-//!         Ok::<_, Infallible>(Response::new(String::from("secret")))
+//!     .layer(GuardLayer::new(validator)) // outermost: runs first
+//!     .layer(RequireScopeLayer::all(["read"]))
+//!     .service(service_fn(|request: Request<String>| async move {
+//!         let client = request.extensions().get::<Claims>().and_then(|c| c.client());
+//!         Ok::<_, Infallible>(Response::new(format!("hello {client:?}")))
 //!     }));
 //!
-//! let response = service.oneshot(Request::new(())).await.unwrap();
+//! let response = service.oneshot(Request::new(String::new())).await.unwrap();
 //! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 //! assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="api""#);
 //! # }
 //! ```
+//!
+//! To serve it with hyper 1, wrap the service in `hyper_util::service::TowerToHyperService`
+//! and hand it to `hyper::server::conn::http1::Builder::serve_connection`; the
+//! `hyper_server` example does exactly that. Elsewhere (a gRPC interceptor, a websocket
+//! handshake, a queue consumer) call [`Validator::validate`] directly.
+//!
+//! # Typed claims
+//!
+//! Claims beyond the registered ones deserialize into your own type: the validator's
+//! [`extra_claims`](ValidatorBuilder::extra_claims) picks it, and handlers extract
+//! `Claims<YourType>`.
+//!
+//! ```
+//! use bearer_guard::{Claims, GuardLayer, Issuer, Validator};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Tenant {
+//!     tenant: String,
+//! }
+//!
+//! async fn orders(claims: Claims<Tenant>) -> String {
+//!     format!("orders of tenant {} for {:?}", claims.extra().tenant, claims.client())
+//! }
+//!
+//! # fn build() -> Result<axum::Router, bearer_guard::ConfigError> {
+//! let validator = Validator::builder()
+//!     .issuer(Issuer::new("https://idp.example.com").audience("api"))
+//!     .extra_claims::<Tenant>() // a token without `tenant` is refused as an invalid claim
+//!     .build()?;
+//! let app = axum::Router::new()
+//!     .route("/orders", axum::routing::get(orders))
+//!     .route_layer(GuardLayer::new(validator));
+//! # Ok(app) }
+//! # build().unwrap();
+//! ```
+//!
+//! # Readiness
+//!
+//! Building a validator fetches nothing, so a service starts while its identity provider is
+//! down, and keys load on first use. A readiness probe can load them in the background and
+//! report [`Validator::key_status`]:
+//!
+//! ```
+//! use axum::{Router, http::StatusCode, routing::get};
+//! use bearer_guard::{KeyState, Validator};
+//!
+//! fn readiness(validator: Validator) -> Router {
+//!     // Start loading now, without holding up start-up or the probe.
+//!     let warming = validator.clone();
+//!     tokio::spawn(async move { warming.warm_up().await });
+//!     Router::new().route(
+//!         "/ready",
+//!         get(move || {
+//!             let ready = validator
+//!                 .key_status()
+//!                 .iter()
+//!                 .all(|issuer| issuer.state != KeyState::Unavailable);
+//!             async move { if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE } }
+//!         }),
+//!     )
+//! }
+//! # let _ = readiness;
+//! ```
+//!
+//! # Testing your API
+//!
+//! With the `test-util` feature, [`testing::TestIssuer`] is an authorization server in your
+//! test process: your app is tested through the real guard, with real signatures and a real
+//! key fetch on loopback. The dev-dependencies this needs:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! bearer-guard = { version = "0.1", features = ["test-util", "axum"] }
+//! axum = "0.8"
+//! http = "1"
+//! tokio = { version = "1", features = ["macros", "rt"] }
+//! tower = { version = "0.5", features = ["util"] }
+//! ```
+//!
+//! ```
+//! # #[cfg(feature = "test-util")]
+//! # mod test {
+//! use axum::{Router, body::Body, routing::get};
+//! use bearer_guard::testing::TestIssuer;
+//! use bearer_guard::{GuardLayer, RequireScopeLayer};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//!
+//! # pub
+//! async fn orders_need_the_read_scope() {
+//!     let issuer = TestIssuer::start().await;
+//!     let app = Router::new()
+//!         .route("/orders", get(|| async { "orders" }))
+//!         .route_layer(RequireScopeLayer::all(["read"]))
+//!         .route_layer(GuardLayer::new(issuer.validator()));
+//!
+//!     for (scope, status) in [("read", StatusCode::OK), ("write", StatusCode::FORBIDDEN)] {
+//!         let token = issuer.token().scope(scope).sign();
+//!         let request = Request::get("/orders")
+//!             .header("authorization", format!("Bearer {token}"))
+//!             .body(Body::empty())
+//!             .unwrap();
+//!         assert_eq!(app.clone().oneshot(request).await.unwrap().status(), status);
+//!     }
+//! }
+//! # }
+//! # #[cfg(feature = "test-util")]
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+//! #     .block_on(test::orders_need_the_read_scope());
+//! ```
+//!
+//! # Rejections
+//!
+//! | cause | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no credentials, or another scheme | 401 | `Bearer realm="api"` |
+//! | malformed credential | 400 | `error="invalid_request"` |
+//! | any token failure | 401 | `error="invalid_token"` |
+//! | valid token, missing scope | 403 | `error="insufficient_scope", scope="…"` |
+//! | no usable keys (identity provider down) | 503 | none; `Retry-After` |
+//!
+//! Each carries its [`ErrorKind`] (with a stable [`code`](ErrorKind::code)) in the response
+//! extensions; [`GuardLayer::on_rejection`] reshapes them all (see [`response`]). Every
+//! refusal is logged at `debug` with its code, the issuer if trusted, `kid` and `alg`, never
+//! the token: `RUST_LOG=bearer_guard=debug` answers "why was my token refused".
 //!
 //! # Features
 //!

@@ -19,7 +19,7 @@ use crate::verify::validator::Validator;
 
 /// Validates the bearer token of each request before the inner service sees it.
 ///
-/// On success the request carries [`Claims<T>`] and [`Scopes`](crate::Scopes) in its
+/// On success the request carries [`Claims<T>`](crate::Claims) and [`Scopes`](crate::Scopes) in its
 /// extensions; on failure the inner service is not called and the rejection response is
 /// returned (the inner service's error type is untouched).
 pub struct Guard<S, T, H> {

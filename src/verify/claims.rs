@@ -46,6 +46,7 @@ pub(crate) struct Registered {
     pub(crate) iat: Option<i64>,
     pub(crate) jti: Option<String>,
     pub(crate) client_id: Option<String>,
+    pub(crate) azp: Option<String>,
 }
 
 impl<T> Claims<T> {
@@ -98,15 +99,22 @@ impl<T> Claims<T> {
         self.inner.registered.jti.as_deref()
     }
 
-    /// `client_id` (RFC 9068 §2.2), falling back to nothing: use [`Claims::client`] for the
-    /// usual "`client_id`, else `azp`, else `sub`" answer.
+    /// `client_id` (RFC 9068 §2.2) exactly as the token has it, with no fallback: use
+    /// [`Claims::client`] for the usual "`client_id`, else `azp`, else `sub`" answer.
     pub fn client_id(&self) -> Option<&str> {
         self.inner.registered.client_id.as_deref()
     }
 
-    /// Who is calling: `client_id` if present, else `sub`.
+    /// `azp`: the authorized party, where issuers such as Keycloak and Auth0 name the client.
+    pub fn authorized_party(&self) -> Option<&str> {
+        self.inner.registered.azp.as_deref()
+    }
+
+    /// Who is calling: `client_id` if present, else `azp`, else `sub`.
     pub fn client(&self) -> Option<&str> {
-        self.client_id().or_else(|| self.subject())
+        self.client_id()
+            .or_else(|| self.authorized_party())
+            .or_else(|| self.subject())
     }
 
     /// The normalized scopes granted (`scope`, `scp` and configured extra claims).
@@ -139,7 +147,33 @@ impl<T> fmt::Debug for Claims<T> {
             .field("aud", &r.aud)
             .field("exp", &r.exp)
             .field("client_id", &r.client_id)
+            .field("azp", &r.azp)
             .field("scopes", &self.inner.scopes)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(client_id: Option<&str>, azp: Option<&str>, sub: Option<&str>) -> Claims<()> {
+        let registered = Registered {
+            client_id: client_id.map(Into::into),
+            azp: azp.map(Into::into),
+            sub: sub.map(Into::into),
+            ..Registered::default()
+        };
+        Claims::new(registered, Scopes::default(), ())
+    }
+
+    #[test]
+    fn the_client_is_client_id_else_azp_else_sub() {
+        assert_eq!(claims(Some("c"), Some("a"), Some("s")).client(), Some("c"));
+        assert_eq!(claims(None, Some("a"), Some("s")).client(), Some("a"));
+        assert_eq!(claims(None, None, Some("s")).client(), Some("s"));
+        assert_eq!(claims(None, None, None).client(), None);
+        // `client_id()` itself never falls back.
+        assert_eq!(claims(None, Some("a"), Some("s")).client_id(), None);
     }
 }

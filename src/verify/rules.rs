@@ -69,6 +69,7 @@ pub(crate) fn registered_claims(
         iat: numeric_date(claims, "iat")?,
         jti: string(claims, "jti")?,
         client_id: string(claims, "client_id")?,
+        azp: string(claims, "azp")?,
     };
     if policy.requires_profile_claims()
         && (registered.sub.is_none()
