@@ -178,6 +178,8 @@ async fn every_refusal_is_explained_at_debug_without_the_token() {
     }
     send(&app, request("/whoami", &[])).await;
     send(&app, request("/whoami", &["Bearer a b"])).await;
+    let per_route = app_with(GuardLayer::new(validator(&idp.issuer)));
+    send(&per_route, request("/admin", &[&bearer(&lacking)])).await;
 
     let text = logs.text();
     let lines: Vec<&str> = text.lines().collect();
@@ -204,6 +206,8 @@ async fn every_refusal_is_explained_at_debug_without_the_token() {
     assert!(!untrusted_line.contains("issuer="), "{untrusted_line}");
     assert!(untrusted_line.contains("kid=\"rsa-1\""), "{untrusted_line}");
     line_with("kind=\"insufficient_scope\"");
+    let route_line = line_with("refused by the route's scope requirement");
+    assert!(route_line.contains("required=admin"), "{route_line}");
     line_with("kind=\"missing_credentials\"");
     line_with("kind=\"invalid_request\"");
     for token in [&expired, &untrusted, &lacking] {

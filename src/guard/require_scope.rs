@@ -161,9 +161,22 @@ where
                 Some(granted) if self.requirement.is_satisfied_by(granted) => {
                     return RejectOr::inner(self.inner.call(request));
                 }
-                Some(_) => Rejection::insufficient_scope(&settings.challenge, &self.requirement),
+                Some(_) => {
+                    tracing::debug!(
+                        kind = ErrorKind::InsufficientScope.code(),
+                        required = %self.requirement.scope_param(),
+                        "request refused by the route's scope requirement"
+                    );
+                    Rejection::insufficient_scope(&settings.challenge, &self.requirement)
+                }
                 // Let through anonymously by an optional guard: it must authenticate first.
-                None => Rejection::new(ErrorKind::MissingCredentials.into(), &settings.challenge),
+                None => {
+                    tracing::debug!(
+                        kind = ErrorKind::MissingCredentials.code(),
+                        "anonymous request refused by the route's scope requirement"
+                    );
+                    Rejection::new(ErrorKind::MissingCredentials.into(), &settings.challenge)
+                }
             },
             None => {
                 guard_missing();
