@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 
 use crate::defaults;
 use crate::error::ConfigError;
@@ -129,10 +129,7 @@ impl IssuerEntry {
             return Err(ConfigError::Algorithms("no algorithm is allowed"));
         }
         let hmac = match config.hmac_secret {
-            Some(secret) => Some(Arc::new(
-                VerifyingKey::new(None, AlgSet::HMAC, DecodingKey::from_secret(&secret))
-                    .map_err(|_| ConfigError::Algorithms("HMAC secret refused"))?,
-            )),
+            Some(secret) => Some(Arc::new(VerifyingKey::hmac(&secret, algorithms))),
             None if algorithms.intersects(AlgSet::HMAC) => {
                 return Err(ConfigError::Algorithms(
                     "HMAC needs an explicit `hmac_secret`",
