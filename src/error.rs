@@ -187,6 +187,16 @@ pub enum ConfigError {
         /// Its minimum length in bytes: 32, 48 or 64.
         minimum: usize,
     },
+    /// An issuer identifier or audience is empty, has leading or trailing whitespace, or
+    /// holds control characters: no token's `iss` or `aud` should match it.
+    InvalidIdentifier {
+        /// Which setting (`issuer`, `audience`).
+        setting: &'static str,
+        /// The value as configured.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -218,6 +228,12 @@ impl fmt::Display for ConfigError {
                 "hmac_secret is too short for {algorithm}: it needs at least {minimum} random \
                  bytes (RFC 7518 §3.2)"
             ),
+            // Debug formatting, so that whitespace and control characters show escaped.
+            Self::InvalidIdentifier {
+                setting,
+                value,
+                problem,
+            } => write!(f, "{setting} {value:?} {problem}"),
         }
     }
 }

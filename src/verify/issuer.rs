@@ -125,8 +125,12 @@ impl IssuerEntry {
         fetcher: &Fetcher,
         policy: RefreshPolicy,
     ) -> Result<Self, ConfigError> {
+        check_identifier("issuer", &config.issuer)?;
         if config.audiences.is_empty() {
             return Err(ConfigError::NoAudience(config.issuer));
+        }
+        for audience in &config.audiences {
+            check_identifier("audience", audience)?;
         }
         let algorithms =
             allowed_algorithms(config.algorithms.as_deref(), config.hmac_secret.as_deref())?;
@@ -171,6 +175,26 @@ impl IssuerEntry {
             hmac,
         })
     }
+}
+
+/// Refuses an identifier that no token could match as intended: `iss` and `aud` are compared
+/// byte for byte, so an empty value, stray whitespace (a copied line, a `.env` file) or a
+/// control character is a configuration mistake, not a value to trust.
+fn check_identifier(setting: &'static str, value: &str) -> Result<(), ConfigError> {
+    let problem = if value.is_empty() {
+        "is empty"
+    } else if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+        "has leading or trailing whitespace"
+    } else if value.chars().any(char::is_control) {
+        "holds control characters"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::InvalidIdentifier {
+        setting,
+        value: value.to_owned(),
+        problem,
+    })
 }
 
 /// The shortest HMAC secret for each algorithm: the size of its hash output (RFC 7518 §3.2).
@@ -328,5 +352,56 @@ mod tests {
                 .unwrap_err();
             assert_eq!(error.kind(), ErrorKind::AlgorithmNotAllowed, "{alg}");
         }
+    }
+
+    #[test]
+    fn an_issuer_that_is_empty_padded_or_holds_control_characters_is_refused() {
+        for (value, problem) in [
+            ("", "is empty"),
+            (" https://idp", "has leading or trailing whitespace"),
+            ("https://idp\n", "has leading or trailing whitespace"),
+            ("https://idp\u{a0}", "has leading or trailing whitespace"),
+            ("https://i\u{0}dp", "holds control characters"),
+            ("https://i\u{7f}dp", "holds control characters"),
+        ] {
+            let error = build(Issuer::new(value).audience("api").jwks(r#"{"keys":[]}"#));
+            assert_eq!(
+                error.unwrap_err(),
+                ConfigError::InvalidIdentifier {
+                    setting: "issuer",
+                    value: value.to_owned(),
+                    problem,
+                },
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_audience_that_is_empty_padded_or_holds_control_characters_is_refused() {
+        for (value, problem) in [
+            ("", "is empty"),
+            ("api ", "has leading or trailing whitespace"),
+            ("\tapi", "has leading or trailing whitespace"),
+            ("a\rpi", "holds control characters"),
+        ] {
+            // A valid audience first: every one is checked, not only the first.
+            let issuer = with_secret(&[b'k'; 32]).audience(value);
+            let error = build(issuer).unwrap_err();
+            assert_eq!(
+                error,
+                ConfigError::InvalidIdentifier {
+                    setting: "audience",
+                    value: value.to_owned(),
+                    problem,
+                },
+                "{value:?}"
+            );
+            let shown = error.to_string();
+            assert!(shown.starts_with("audience \""), "{shown}");
+            assert!(!shown.contains(['\r', '\t']), "escaped: {shown}");
+        }
+        // Inner spaces are an identifier's own business.
+        assert!(build(with_secret(&[b'k'; 32]).audience("my api")).is_ok());
     }
 }
