@@ -234,6 +234,24 @@ pub enum ConfigError {
     InvalidChallengeParam(&'static str),
     /// The HTTP client for key fetching could not be built.
     HttpClient,
+    /// `hmac_secret` is shorter than an enabled HMAC algorithm needs (RFC 7518 §3.2), or
+    /// shorter than 32 bytes, the least any needs. The secret itself is never shown.
+    HmacSecretTooShort {
+        /// The algorithm, such as `HS384`.
+        algorithm: &'static str,
+        /// Its minimum length in bytes: 32, 48 or 64.
+        minimum: usize,
+    },
+    /// An issuer identifier or audience is empty, has leading or trailing whitespace, or
+    /// holds control characters: no token's `iss` or `aud` should match it.
+    InvalidIdentifier {
+        /// Which setting (`issuer`, `audience`).
+        setting: &'static str,
+        /// The value as configured.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -260,6 +278,17 @@ impl fmt::Display for ConfigError {
                 "the challenge parameter `{name}` holds characters that cannot be sent"
             ),
             Self::HttpClient => f.write_str("the HTTP client for key fetching could not be built"),
+            Self::HmacSecretTooShort { algorithm, minimum } => write!(
+                f,
+                "hmac_secret is too short for {algorithm}: it needs at least {minimum} random \
+                 bytes (RFC 7518 §3.2)"
+            ),
+            // Debug formatting, so that whitespace and control characters show escaped.
+            Self::InvalidIdentifier {
+                setting,
+                value,
+                problem,
+            } => write!(f, "{setting} {value:?} {problem}"),
         }
     }
 }

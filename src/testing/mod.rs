@@ -134,6 +134,7 @@
 //! [`GuardLayer`]: crate::GuardLayer
 
 mod keys;
+mod secret;
 mod server;
 mod token;
 
@@ -150,6 +151,7 @@ pub use keys::KeyAlgorithm;
 pub use token::TokenBuilder;
 
 use keys::TestKey;
+use secret::SecretCheck;
 
 use crate::{Issuer, Validator};
 
@@ -195,6 +197,7 @@ pub(crate) struct Shared {
     pub(crate) jwks_max_age: Option<Duration>,
     pub(crate) default_client_id: String,
     registry: Mutex<Registry>,
+    secret_check: SecretCheck,
     key_serial: AtomicU32,
     pub(crate) jwks_fetches: AtomicUsize,
     pub(crate) token_requests: AtomicUsize,
@@ -268,24 +271,16 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The client if `secret` is one of its secrets.
+    /// The client if `secret` is one of its secrets; an unknown id costs the same work.
     pub(crate) fn authenticate(&self, id: &str, secret: &str) -> Option<TestClient> {
         let registry = self.registry();
-        let client = registry.clients.get(id)?;
-        // Compare with every secret (no early exit), in constant time.
-        let matches = client
-            .secrets
-            .iter()
-            .filter(|candidate| {
-                aws_lc_rs::constant_time::verify_slices_are_equal(
-                    candidate.as_bytes(),
-                    secret.as_bytes(),
-                )
-                .is_ok()
-            })
-            .count()
-            > 0;
-        matches.then(|| client.clone())
+        let client = registry.clients.get(id);
+        let stored = client.map(|c| c.secrets.as_slice());
+        if self.secret_check.matches(secret.as_bytes(), stored) {
+            client.cloned()
+        } else {
+            None
+        }
     }
 
     /// The default client's default scope, space-separated.
@@ -679,6 +674,7 @@ impl TestIssuerBuilder {
                 signer,
                 fault: JwksFault::None,
             }),
+            secret_check: SecretCheck::new(),
             key_serial: AtomicU32::new(2),
             jwks_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 
 use crate::defaults;
 use crate::error::ConfigError;
@@ -66,6 +66,14 @@ impl Issuer {
 
     /// Accept HS256/384/512 tokens verified with this shared secret. HMAC is never used with
     /// keys from a JWKS; this explicit secret is the only way to enable it.
+    ///
+    /// The secret must be at least as long as the hash output (RFC 7518 §3.2): 32 bytes for
+    /// HS256, 48 for HS384, 64 for HS512. Without an explicit [`algorithms`](Self::algorithms)
+    /// list, the HMAC algorithms enabled are those the secret is long enough for (a 40-byte
+    /// secret enables HS256 only). Building the validator fails with
+    /// [`ConfigError::HmacSecretTooShort`] for a secret under 32 bytes (an empty one, as read
+    /// from an unset environment variable, included) and for an explicit list naming an HMAC
+    /// algorithm the secret is too short for. Use random bytes, not a password.
     pub fn hmac_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.hmac_secret = Some(secret.into());
         self
@@ -117,22 +125,20 @@ impl IssuerEntry {
         fetcher: &Fetcher,
         policy: RefreshPolicy,
     ) -> Result<Self, ConfigError> {
+        check_identifier("issuer", &config.issuer)?;
         if config.audiences.is_empty() {
             return Err(ConfigError::NoAudience(config.issuer));
         }
-        let algorithms = match (&config.algorithms, &config.hmac_secret) {
-            (Some(list), _) => AlgSet::of(list),
-            (None, Some(_)) => AlgSet::of(defaults::ALGORITHMS).union(AlgSet::HMAC),
-            (None, None) => AlgSet::of(defaults::ALGORITHMS),
-        };
+        for audience in &config.audiences {
+            check_identifier("audience", audience)?;
+        }
+        let algorithms =
+            allowed_algorithms(config.algorithms.as_deref(), config.hmac_secret.as_deref())?;
         if algorithms.is_empty() {
             return Err(ConfigError::Algorithms("no algorithm is allowed"));
         }
         let hmac = match config.hmac_secret {
-            Some(secret) => Some(Arc::new(
-                VerifyingKey::new(None, AlgSet::HMAC, DecodingKey::from_secret(&secret))
-                    .map_err(|_| ConfigError::Algorithms("HMAC secret refused"))?,
-            )),
+            Some(secret) => Some(Arc::new(VerifyingKey::hmac(&secret, algorithms))),
             None if algorithms.intersects(AlgSet::HMAC) => {
                 return Err(ConfigError::Algorithms(
                     "HMAC needs an explicit `hmac_secret`",
@@ -168,5 +174,234 @@ impl IssuerEntry {
             typ_policy: config.typ_policy,
             hmac,
         })
+    }
+}
+
+/// Refuses an identifier that no token could match as intended: `iss` and `aud` are compared
+/// byte for byte, so an empty value, stray whitespace (a copied line, a `.env` file) or a
+/// control character is a configuration mistake, not a value to trust.
+fn check_identifier(setting: &'static str, value: &str) -> Result<(), ConfigError> {
+    let problem = if value.is_empty() {
+        "is empty"
+    } else if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+        "has leading or trailing whitespace"
+    } else if value.chars().any(char::is_control) {
+        "holds control characters"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::InvalidIdentifier {
+        setting,
+        value: value.to_owned(),
+        problem,
+    })
+}
+
+/// The shortest HMAC secret for each algorithm: the size of its hash output (RFC 7518 §3.2).
+/// Longest first, so that an explicit list is told the strictest minimum it names.
+const HMAC_MIN_SECRET: [(Algorithm, &str, usize); 3] = [
+    (Algorithm::HS512, "HS512", 64),
+    (Algorithm::HS384, "HS384", 48),
+    (Algorithm::HS256, "HS256", 32),
+];
+
+/// The allowlist: the configured one, or the defaults plus the HMAC algorithms the secret is
+/// long enough for.
+fn allowed_algorithms(
+    list: Option<&[Algorithm]>,
+    secret: Option<&[u8]>,
+) -> Result<AlgSet, ConfigError> {
+    let mut algorithms = AlgSet::of(list.unwrap_or(defaults::ALGORITHMS));
+    if let Some(secret) = secret {
+        for (alg, name, minimum) in HMAC_MIN_SECRET {
+            let long_enough = secret.len() >= minimum;
+            if list.is_none() && long_enough {
+                algorithms = algorithms.union(AlgSet::of(&[alg]));
+            }
+            // Under 32 bytes fits no HMAC algorithm: refused whatever the list says, since a
+            // configured secret that short is a mistake (often an unset variable).
+            if !long_enough && (algorithms.contains(alg) || alg == Algorithm::HS256) {
+                return Err(ConfigError::HmacSecretTooShort {
+                    algorithm: name,
+                    minimum,
+                });
+            }
+        }
+    }
+    Ok(algorithms)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::hmac;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
+
+    use super::*;
+    use crate::verify::validator::now;
+    use crate::{ErrorKind, Validator};
+
+    fn build(issuer: Issuer) -> Result<Validator, ConfigError> {
+        Validator::builder().issuer(issuer).build()
+    }
+
+    fn with_secret(secret: &[u8]) -> Issuer {
+        Issuer::new("https://idp")
+            .audience("api")
+            .hmac_secret(secret)
+    }
+
+    fn too_short(algorithm: &'static str, minimum: usize) -> ConfigError {
+        ConfigError::HmacSecretTooShort { algorithm, minimum }
+    }
+
+    /// A token for `https://idp` / `api` signed with HMAC through aws-lc.
+    fn hmac_token(alg: &str, secret: &[u8]) -> String {
+        let digest = match alg {
+            "HS256" => hmac::HMAC_SHA256,
+            "HS384" => hmac::HMAC_SHA384,
+            _ => hmac::HMAC_SHA512,
+        };
+        let claims = json!({"iss": "https://idp", "aud": "api", "exp": now() + 60});
+        let mut token = URL_SAFE_NO_PAD.encode(json!({ "alg": alg }).to_string());
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let tag = hmac::sign(&hmac::Key::new(digest, secret), token.as_bytes());
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(tag));
+        token
+    }
+
+    #[test]
+    fn an_hmac_secret_under_32_bytes_is_refused_without_showing_it() {
+        let secret = b"0123456789abcdefghijklmnopqrstu"; // 31 bytes
+        let error = build(with_secret(secret)).unwrap_err();
+        assert_eq!(error, too_short("HS256", 32));
+        let shown = error.to_string();
+        assert!(
+            shown.contains("hmac_secret") && shown.contains("32"),
+            "{shown}"
+        );
+        assert!(!shown.contains("0123456789"), "{shown}");
+        assert!(!format!("{error:?}").contains("0123456789"));
+        // Whatever the allowlist: a secret that short fits no HMAC algorithm.
+        let asymmetric_only = with_secret(secret).algorithms([Algorithm::RS256]);
+        assert_eq!(build(asymmetric_only).unwrap_err(), too_short("HS256", 32));
+        assert!(build(with_secret(&[b'k'; 32])).is_ok());
+    }
+
+    #[test]
+    fn an_empty_hmac_secret_is_refused() {
+        // As from `std::env::var("SECRET").unwrap_or_default()` with the variable unset.
+        assert_eq!(build(with_secret(b"")).unwrap_err(), too_short("HS256", 32));
+    }
+
+    #[test]
+    fn an_explicit_allowlist_naming_hmac_needs_a_secret_long_enough_for_each() {
+        let secret = [b'k'; 40];
+        let only = |algs: &[Algorithm]| with_secret(&secret).algorithms(algs.iter().copied());
+        assert!(build(only(&[Algorithm::HS256])).is_ok());
+        assert_eq!(
+            build(only(&[Algorithm::HS256, Algorithm::HS384])).unwrap_err(),
+            too_short("HS384", 48)
+        );
+        assert_eq!(
+            build(only(&[Algorithm::HS384, Algorithm::HS512])).unwrap_err(),
+            too_short("HS512", 64),
+            "the strictest minimum named"
+        );
+        assert!(build(with_secret(&[b'k'; 64]).algorithms([Algorithm::HS512])).is_ok());
+    }
+
+    #[test]
+    fn without_an_allowlist_hmac_algorithms_follow_the_secret_length() {
+        let hmac_of = |len: usize| {
+            allowed_algorithms(None, Some(&vec![b'k'; len]))
+                .map(|set| set.intersection(AlgSet::HMAC))
+        };
+        assert_eq!(hmac_of(32), Ok(AlgSet::of(&[Algorithm::HS256])));
+        assert_eq!(hmac_of(47), Ok(AlgSet::of(&[Algorithm::HS256])));
+        assert_eq!(
+            hmac_of(48),
+            Ok(AlgSet::of(&[Algorithm::HS256, Algorithm::HS384]))
+        );
+        assert_eq!(hmac_of(64), Ok(AlgSet::HMAC));
+        let defaults = AlgSet::of(defaults::ALGORITHMS);
+        assert_eq!(allowed_algorithms(None, None), Ok(defaults));
+        assert_eq!(
+            allowed_algorithms(None, Some(&[b'k'; 40])),
+            Ok(defaults.union(AlgSet::of(&[Algorithm::HS256])))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_40_byte_secret_verifies_hs256_and_refuses_hs384_and_hs512() {
+        let secret = [b'k'; 40];
+        let validator = build(with_secret(&secret)).expect("valid configuration");
+        assert!(
+            validator
+                .validate(&hmac_token("HS256", &secret))
+                .await
+                .is_ok()
+        );
+        for alg in ["HS384", "HS512"] {
+            let error = validator
+                .validate(&hmac_token(alg, &secret))
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::AlgorithmNotAllowed, "{alg}");
+        }
+    }
+
+    #[test]
+    fn an_issuer_that_is_empty_padded_or_holds_control_characters_is_refused() {
+        for (value, problem) in [
+            ("", "is empty"),
+            (" https://idp", "has leading or trailing whitespace"),
+            ("https://idp\n", "has leading or trailing whitespace"),
+            ("https://idp\u{a0}", "has leading or trailing whitespace"),
+            ("https://i\u{0}dp", "holds control characters"),
+            ("https://i\u{7f}dp", "holds control characters"),
+        ] {
+            let error = build(Issuer::new(value).audience("api").jwks(r#"{"keys":[]}"#));
+            assert_eq!(
+                error.unwrap_err(),
+                ConfigError::InvalidIdentifier {
+                    setting: "issuer",
+                    value: value.to_owned(),
+                    problem,
+                },
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_audience_that_is_empty_padded_or_holds_control_characters_is_refused() {
+        for (value, problem) in [
+            ("", "is empty"),
+            ("api ", "has leading or trailing whitespace"),
+            ("\tapi", "has leading or trailing whitespace"),
+            ("a\rpi", "holds control characters"),
+        ] {
+            // A valid audience first: every one is checked, not only the first.
+            let issuer = with_secret(&[b'k'; 32]).audience(value);
+            let error = build(issuer).unwrap_err();
+            assert_eq!(
+                error,
+                ConfigError::InvalidIdentifier {
+                    setting: "audience",
+                    value: value.to_owned(),
+                    problem,
+                },
+                "{value:?}"
+            );
+            let shown = error.to_string();
+            assert!(shown.starts_with("audience \""), "{shown}");
+            assert!(!shown.contains(['\r', '\t']), "escaped: {shown}");
+        }
+        // Inner spaces are an identifier's own business.
+        assert!(build(with_secret(&[b'k'; 32]).audience("my api")).is_ok());
     }
 }
