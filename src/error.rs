@@ -296,34 +296,38 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
-mod tests {
-    use super::ErrorKind::{self, *};
-
-    const ALL: [ErrorKind; 18] = [
-        MissingCredentials,
-        InvalidRequest,
-        TokenTooLarge,
-        Malformed,
-        AlgorithmNotAllowed,
-        UnsupportedCriticalHeader,
-        InvalidType,
-        UnknownKey,
-        InvalidSignature,
-        InvalidIssuer,
-        InvalidAudience,
-        Expired,
-        NotYetValid,
-        IssuedInFuture,
-        InvalidClaim,
-        InsufficientScope,
-        KeysUnavailable,
-        GuardMissing,
+impl ErrorKind {
+    /// Every kind, for tests that go through them all.
+    pub(crate) const ALL: [Self; 18] = [
+        Self::MissingCredentials,
+        Self::InvalidRequest,
+        Self::TokenTooLarge,
+        Self::Malformed,
+        Self::AlgorithmNotAllowed,
+        Self::UnsupportedCriticalHeader,
+        Self::InvalidType,
+        Self::UnknownKey,
+        Self::InvalidSignature,
+        Self::InvalidIssuer,
+        Self::InvalidAudience,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::IssuedInFuture,
+        Self::InvalidClaim,
+        Self::InsufficientScope,
+        Self::KeysUnavailable,
+        Self::GuardMissing,
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
 
     #[test]
     fn codes_are_unique_snake_case() {
         let mut seen = std::collections::HashSet::new();
-        for kind in ALL {
+        for kind in ErrorKind::ALL {
             let code = kind.code();
             assert!(seen.insert(code), "{code} twice");
             assert!(
