@@ -264,3 +264,43 @@ async fn absurd_times_are_refused() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The tower contract: readiness is the inner service's
+
+/// An inner service that is never ready: its `poll_ready` fails.
+#[derive(Clone)]
+struct NeverReady;
+
+impl tower::Service<axum::http::Request<Body>> for NeverReady {
+    type Response = Response<Body>;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<Response<Body>, &'static str>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Err("inner service not ready"))
+    }
+
+    fn call(&mut self, _: axum::http::Request<Body>) -> Self::Future {
+        std::future::ready(Ok(Response::new(Body::empty())))
+    }
+}
+
+#[tokio::test]
+async fn both_layers_forward_the_inner_services_readiness() {
+    use tower::{Layer, ServiceExt};
+    let idp = IdpServer::start().await;
+    let guard = GuardLayer::new(validator(&idp.issuer)).layer(NeverReady);
+    assert_eq!(
+        guard.oneshot(request("/", &[])).await.unwrap_err(),
+        "inner service not ready"
+    );
+    let scope = RequireScopeLayer::all(["read"]).layer(NeverReady);
+    assert_eq!(
+        scope.oneshot(request("/", &[])).await.unwrap_err(),
+        "inner service not ready"
+    );
+}
