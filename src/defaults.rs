@@ -13,6 +13,11 @@ pub const ALGORITHMS: &[Algorithm] = &crate::jwks::key::ASYMMETRIC;
 /// not to stretch a five-minute token noticeably.
 pub const LEEWAY: Duration = Duration::from_secs(30);
 
+/// Largest leeway accepted: a builder with more is refused (`ConfigError::TooLong`). More
+/// than any clock skew of hosts that sync their clocks, and beyond it an expired token would
+/// stay accepted long enough that the setting is almost certainly a mistake.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(3600);
+
 /// Largest token accepted, checked before any decoding work.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -41,6 +46,12 @@ pub const MIN_RETRY: Duration = Duration::from_secs(1);
 
 /// …up to this.
 pub const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// Longest value the key-set timings take (`jwks_ttl`, `jwks_ttl_bounds`, `max_stale`,
+/// `retry_backoff`, `unknown_kid_cooldown`): longer ones, up to `Duration::MAX`, are clamped
+/// to it. A year outlasts any process, so clamping changes nothing a caller could see, and it
+/// keeps every deadline computed from these settings far from overflowing.
+pub const MAX_KEY_TIMING: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Timeout of one metadata or JWKS request.
 pub const FETCH_TIMEOUT: Duration = super::jwks::fetch::DEFAULT_FETCH_TIMEOUT;

@@ -179,6 +179,13 @@ pub enum ConfigError {
     InvalidChallengeParam(&'static str),
     /// The HTTP client for key fetching could not be built.
     HttpClient,
+    /// A duration setting is longer than it may be.
+    TooLong {
+        /// Which setting (`leeway`).
+        setting: &'static str,
+        /// The most it may be.
+        max: Duration,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -205,6 +212,9 @@ impl fmt::Display for ConfigError {
                 "the challenge parameter `{name}` holds characters that cannot be sent"
             ),
             Self::HttpClient => f.write_str("the HTTP client for key fetching could not be built"),
+            Self::TooLong { setting, max } => {
+                write!(f, "{setting} may be at most {} s", max.as_secs())
+            }
         }
     }
 }

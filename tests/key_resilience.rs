@@ -966,3 +966,153 @@ async fn a_validator_builds_while_its_idp_is_down() {
     assert!(error.retry_after().is_some());
     assert_eq!(server.fetches(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. Settings at their extremes
+// ---------------------------------------------------------------------------------------------
+
+/// One setting (or all) at `Duration::MAX`, against a server that may send a huge `max-age`:
+/// a successful fetch, a failed one and a backoff must all go without a panic. A panic in the
+/// spawned refresh would show as a failed validation or a missing `last_error`.
+async fn survives_extreme(
+    what: &str,
+    settings: impl Fn(ValidatorBuilder) -> ValidatorBuilder,
+    cache_control: Option<&str>,
+) {
+    let key = TestKey::ed();
+    let server = JwksServer::start(Mode::Normal {
+        jwks: jwks(&[key.jwk("k1")]).to_string(),
+        cache_control: cache_control.map(str::to_owned),
+        etag: None,
+    })
+    .await;
+    let validator = settings(fast(Validator::builder().issuer(issuer(ISSUER, &server))))
+        .build()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let token = key.token("k1", ISSUER);
+    validator
+        .validate(&token)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: first fetch: {:?}", e.kind()));
+    assert_eq!(server.fetches(), 1, "{what}");
+
+    // An unknown kid forces a refresh; it fails, and the last good set is kept.
+    server.set_mode(Mode::Fail500);
+    let error = validator
+        .validate(&unsigned_token("k9", ISSUER))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnknownKey, "{what}");
+    let status = status_of(&validator);
+    assert_eq!(status.last_error, Some(FetchError::Status(500)), "{what}");
+    assert_eq!(status.consecutive_failures, 1, "{what}");
+    assert_ne!(status.state, KeyState::Unavailable, "{what}");
+    validator
+        .validate(&token)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: after the failure: {:?}", e.kind()));
+    assert_eq!(server.fetches(), 2, "{what}");
+
+    // Never loaded, the server failing from the start: 503 with a finite retry hint.
+    let failing = JwksServer::start(Mode::Fail500).await;
+    let validator = settings(fast(Validator::builder().issuer(issuer(ISSUER, &failing))))
+        .build()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    for _ in 0..3 {
+        let error = validator.validate(&token).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::KeysUnavailable, "{what}");
+        let retry = error.retry_after().expect("a retry hint");
+        assert!(
+            retry <= bearer_guard::defaults::MAX_KEY_TIMING,
+            "{what}: {retry:?}"
+        );
+    }
+    let status = status_of(&validator);
+    assert_eq!(status.last_error, Some(FetchError::Status(500)), "{what}");
+    assert!(failing.fetches() <= 3, "{what}: {}", failing.fetches());
+}
+
+/// `Cache-Control: max-age` with the largest number a server can send us.
+fn huge_max_age() -> Option<String> {
+    Some(format!("public, max-age={}", u64::MAX))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_stale_at_its_maximum_never_panics() {
+    survives_extreme("max_stale", |b| b.max_stale(Duration::MAX), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_ttl_bounds_with_a_huge_max_age_never_panic() {
+    survives_extreme(
+        "jwks_ttl_bounds",
+        |b| b.jwks_ttl_bounds(Duration::from_millis(200), Duration::MAX),
+        huge_max_age().as_deref(),
+    )
+    .await;
+    survives_extreme(
+        "jwks_ttl_bounds and max_stale",
+        |b| {
+            b.jwks_ttl_bounds(Duration::MAX, Duration::MAX)
+                .max_stale(Duration::MAX)
+        },
+        huge_max_age().as_deref(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_ttl_at_its_maximum_never_panics() {
+    survives_extreme("jwks_ttl", |b| b.jwks_ttl(Duration::MAX), None).await;
+    survives_extreme(
+        "jwks_ttl with open bounds",
+        |b| {
+            b.jwks_ttl(Duration::MAX)
+                .jwks_ttl_bounds(Duration::ZERO, Duration::MAX)
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_backoff_at_its_maximum_never_panics() {
+    survives_extreme(
+        "retry_backoff",
+        |b| b.retry_backoff(Duration::MAX, Duration::MAX),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kid_cooldown_at_its_maximum_never_panics() {
+    survives_extreme(
+        "unknown_kid_cooldown",
+        |b| b.unknown_kid_cooldown(Duration::MAX),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_timeout_at_its_maximum_never_panics() {
+    survives_extreme("fetch_timeout", |b| b.fetch_timeout(Duration::MAX), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_duration_at_its_maximum_at_once_never_panics() {
+    survives_extreme(
+        "all at once",
+        |b| {
+            b.max_stale(Duration::MAX)
+                .jwks_ttl(Duration::MAX)
+                .jwks_ttl_bounds(Duration::MAX, Duration::MAX)
+                .retry_backoff(Duration::MAX, Duration::MAX)
+                .unknown_kid_cooldown(Duration::MAX)
+                .fetch_timeout(Duration::MAX)
+        },
+        huge_max_age().as_deref(),
+    )
+    .await;
+}

@@ -71,14 +71,14 @@ impl Loaded {
         let ahead = jitter(ttl / 4, 0.5);
         Self {
             keys,
-            refresh_at: now + ttl.saturating_sub(ahead + ttl / 8),
-            fresh_until: now + ttl,
-            usable_until: now + ttl + policy.max_stale,
+            refresh_at: later(now, ttl.saturating_sub(ahead + ttl / 8)),
+            fresh_until: later(now, ttl),
+            usable_until: later(now, ttl.saturating_add(policy.max_stale)),
         }
     }
 
     fn never_expiring(keys: Arc<KeySet>) -> Self {
-        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+        let far = later(Instant::now(), FAR_FUTURE);
         Self {
             keys,
             refresh_at: far,
@@ -88,11 +88,29 @@ impl Loaded {
     }
 }
 
+/// What "never" is for deadlines: tokio's own far future (30 years), which any platform's
+/// clock can add to now.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// `now + d`, at most [`FAR_FUTURE`] ahead: `Instant + Duration` panics on overflow, and the
+/// durations come from settings and from servers.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(FAR_FUTURE)).unwrap_or(now)
+}
+
 /// `d` scaled by a random factor in `[1 - spread, 1]`.
 fn jitter(d: Duration, spread: f64) -> Duration {
     let random = RandomState::new().hash_one(Instant::now().into_std());
     let unit = (random >> 11) as f64 / (1u64 << 53) as f64;
-    d.mul_f64(1.0 - spread * unit)
+    // Not `mul_f64`: it panics when the product rounds up past `Duration::MAX`, as
+    // `Duration::MAX * 1.0` does.
+    Duration::try_from_secs_f64(d.as_secs_f64() * (1.0 - spread * unit))
+        .map_or(d, |scaled| scaled.min(d))
+}
+
+/// Milliseconds for a log field.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The state of one issuer's keys, for readiness probes and dashboards.
@@ -352,7 +370,7 @@ impl KeyStore {
         let _reopen = Reopen(&self);
         let started = Instant::now();
         let result = self.fetch().await;
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let duration_ms = millis(started.elapsed());
         let issuer = &*self.issuer;
         let mut gate = self.gate();
         match result {
@@ -402,33 +420,37 @@ impl KeyStore {
                 gate.last_error = None;
                 gate.last_success = Some(SystemTime::now());
             }
-            Err(error) => {
-                let backoff = jitter(
-                    self.policy
-                        .min_retry
-                        .saturating_mul(1 << gate.failures.min(16))
-                        .min(self.policy.max_retry),
-                    0.25,
-                );
-                gate.failures = gate.failures.saturating_add(1);
-                gate.retry_at = Some(Instant::now() + backoff);
-                // A failing JWKS location may have moved: look it up again next time.
-                gate.jwks_uri = None;
-                let status = match error {
-                    FetchError::Status(code) => code,
-                    _ => 0,
-                };
-                tracing::warn!(
-                    issuer,
-                    status,
-                    %error,
-                    duration_ms,
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "JWKS fetch failed; keeping the last good key set"
-                );
-                gate.last_error = Some(error);
-            }
+            Err(error) => self.record_failure(&mut gate, error, started),
         }
+    }
+
+    /// Counts a failed refresh and sets when the next may start: `min_retry`, doubling with
+    /// each failure in a row up to `max_retry`, with jitter.
+    fn record_failure(&self, gate: &mut Gate, error: FetchError, started: Instant) {
+        let backoff = jitter(
+            self.policy
+                .min_retry
+                .saturating_mul(1 << gate.failures.min(16))
+                .min(self.policy.max_retry),
+            0.25,
+        );
+        gate.failures = gate.failures.saturating_add(1);
+        gate.retry_at = Some(later(Instant::now(), backoff));
+        // A failing JWKS location may have moved: look it up again next time.
+        gate.jwks_uri = None;
+        let status = match error {
+            FetchError::Status(code) => code,
+            _ => 0,
+        };
+        tracing::warn!(
+            issuer = &*self.issuer,
+            status,
+            %error,
+            duration_ms = millis(started.elapsed()),
+            retry_in_ms = millis(backoff),
+            "JWKS fetch failed; keeping the last good key set"
+        );
+        gate.last_error = Some(error);
     }
 
     /// One fetch: the set (`None` when the server answered 304) and its cache headers.
@@ -466,5 +488,45 @@ impl KeyStore {
             })?),
         };
         Ok((fetched, keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RefreshPolicy {
+        RefreshPolicy {
+            default_ttl: Duration::from_secs(60),
+            min_ttl: Duration::from_secs(1),
+            max_ttl: Duration::from_secs(60),
+            max_stale: Duration::from_secs(60),
+            unknown_kid_cooldown: Duration::from_secs(30),
+            min_retry: Duration::from_secs(10),
+            max_retry: Duration::from_secs(10),
+            allow_insecure_http: false,
+        }
+    }
+
+    #[test]
+    fn lifetimes_and_backoffs_saturate_instead_of_overflowing() {
+        let keys = Arc::new(KeySet::default());
+        let mut policy = policy();
+        policy.max_stale = Duration::MAX;
+        for ttl in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::ZERO] {
+            let loaded = Loaded::new(Arc::clone(&keys), ttl, &policy);
+            assert!(loaded.refresh_at <= loaded.fresh_until);
+            assert!(loaded.fresh_until <= loaded.usable_until);
+        }
+        for d in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::ZERO] {
+            // A factor of exactly 1 (spread 0, or a random 0) is the edge: `Duration::MAX`
+            // in `f64` seconds rounds up past it.
+            assert_eq!(jitter(d, 0.0), d);
+            assert!(jitter(d, 0.25) <= d);
+            assert!(jitter(d, 1.0) <= d);
+        }
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
     }
 }

@@ -60,7 +60,9 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
-    /// Clock skew tolerated on `exp`, `nbf`, `iat` (default [`defaults::LEEWAY`]).
+    /// Clock skew tolerated on `exp`, `nbf`, `iat` (default [`defaults::LEEWAY`]). More than
+    /// [`defaults::MAX_LEEWAY`] is refused by [`build`](Self::build) with
+    /// [`ConfigError::TooLong`]: it would keep expired tokens working.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -86,46 +88,51 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
-    /// Timeout of one metadata or JWKS request (default [`defaults::FETCH_TIMEOUT`]).
+    /// Timeout of one metadata or JWKS request (default [`defaults::FETCH_TIMEOUT`]). Any
+    /// value is taken as it is; the first requests of an issuer wait for its first fetch, so
+    /// they may wait that long.
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.fetch_timeout = timeout;
         self
     }
 
     /// Freshness of a key set whose JWKS response gives none
-    /// (default [`defaults::JWKS_TTL`]).
+    /// (default [`defaults::JWKS_TTL`]); clamped to [`defaults::MAX_KEY_TIMING`].
     pub fn jwks_ttl(mut self, ttl: Duration) -> Self {
-        self.refresh.default_ttl = ttl;
+        self.refresh.default_ttl = ttl.min(defaults::MAX_KEY_TIMING);
         self
     }
 
     /// Bounds on the freshness a JWKS response may ask for with `Cache-Control: max-age` or
-    /// `Expires` (default [`defaults::MIN_JWKS_TTL`] to [`defaults::MAX_JWKS_TTL`]).
+    /// `Expires` (default [`defaults::MIN_JWKS_TTL`] to [`defaults::MAX_JWKS_TTL`]). Both are
+    /// clamped to [`defaults::MAX_KEY_TIMING`]; a `max` below `min` is taken as `min`.
     pub fn jwks_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.refresh.min_ttl = min;
-        self.refresh.max_ttl = max.max(min);
+        self.refresh.min_ttl = min.min(defaults::MAX_KEY_TIMING);
+        self.refresh.max_ttl = max.clamp(self.refresh.min_ttl, defaults::MAX_KEY_TIMING);
         self
     }
 
     /// How long past its freshness a key set stays in use while refreshes fail
-    /// (default [`defaults::MAX_STALE`]). Past it, requests get 503.
+    /// (default [`defaults::MAX_STALE`]). Past it, requests get 503. Clamped to
+    /// [`defaults::MAX_KEY_TIMING`].
     pub fn max_stale(mut self, max_stale: Duration) -> Self {
-        self.refresh.max_stale = max_stale;
+        self.refresh.max_stale = max_stale.min(defaults::MAX_KEY_TIMING);
         self
     }
 
     /// Wait after a failed fetch: `min`, doubling per failure up to `max`, with jitter
-    /// (default [`defaults::MIN_RETRY`] to [`defaults::MAX_RETRY`]).
+    /// (default [`defaults::MIN_RETRY`] to [`defaults::MAX_RETRY`]). Both are clamped to
+    /// [`defaults::MAX_KEY_TIMING`]; a `max` below `min` is taken as `min`.
     pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.refresh.min_retry = min;
-        self.refresh.max_retry = max.max(min);
+        self.refresh.min_retry = min.min(defaults::MAX_KEY_TIMING);
+        self.refresh.max_retry = max.clamp(self.refresh.min_retry, defaults::MAX_KEY_TIMING);
         self
     }
 
     /// Least time between two refreshes caused by unknown `kid`s
-    /// (default [`defaults::UNKNOWN_KID_COOLDOWN`]).
+    /// (default [`defaults::UNKNOWN_KID_COOLDOWN`]); clamped to [`defaults::MAX_KEY_TIMING`].
     pub fn unknown_kid_cooldown(mut self, cooldown: Duration) -> Self {
-        self.refresh.unknown_kid_cooldown = cooldown;
+        self.refresh.unknown_kid_cooldown = cooldown.min(defaults::MAX_KEY_TIMING);
         self
     }
 
@@ -168,6 +175,12 @@ impl<T> ValidatorBuilder<T> {
     {
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
+        }
+        if self.leeway > defaults::MAX_LEEWAY {
+            return Err(ConfigError::TooLong {
+                setting: "leeway",
+                max: defaults::MAX_LEEWAY,
+            });
         }
         let fetcher = Fetcher::new(self.fetch_timeout, self.max_document_bytes)?;
         let mut policy = self.refresh;
@@ -553,6 +566,50 @@ mod tests {
             let text = std::str::from_utf8(&s).unwrap_or("\u{80}");
             assert_eq!(is_base64url(text), expected, "byte {b:#04x}");
         }
+    }
+
+    #[test]
+    fn a_leeway_past_its_bound_is_refused_and_key_timings_are_clamped() {
+        let issuer = || {
+            Issuer::new("https://idp")
+                .audience("a")
+                .jwks(r#"{"keys":[]}"#)
+        };
+        for leeway in [defaults::MAX_LEEWAY + Duration::from_secs(1), Duration::MAX] {
+            let error = Validator::builder()
+                .issuer(issuer())
+                .leeway(leeway)
+                .build()
+                .unwrap_err();
+            assert_eq!(
+                error,
+                ConfigError::TooLong {
+                    setting: "leeway",
+                    max: defaults::MAX_LEEWAY
+                }
+            );
+            assert_eq!(error.to_string(), "leeway may be at most 3600 s");
+        }
+        let builder = Validator::builder()
+            .jwks_ttl(Duration::MAX)
+            .jwks_ttl_bounds(Duration::MAX, Duration::ZERO)
+            .max_stale(Duration::MAX)
+            .retry_backoff(Duration::MAX, Duration::MAX)
+            .unknown_kid_cooldown(Duration::MAX);
+        let most = defaults::MAX_KEY_TIMING;
+        let policy = builder.refresh;
+        assert_eq!(
+            [
+                policy.default_ttl,
+                policy.min_ttl,
+                policy.max_ttl,
+                policy.max_stale,
+                policy.min_retry,
+                policy.max_retry,
+                policy.unknown_kid_cooldown
+            ],
+            [most; 7]
+        );
     }
 
     #[test]
