@@ -38,6 +38,8 @@ pub enum FetchError {
     TooLarge,
     /// The body is not the document expected (bad JSON, no `keys`, no usable key…).
     Invalid(&'static str),
+    /// The refresh ended without an outcome: it panicked (a bug; the panic is in the logs).
+    Aborted,
 }
 
 impl fmt::Display for FetchError {
@@ -48,6 +50,7 @@ impl fmt::Display for FetchError {
             Self::Status(code) => write!(f, "answered HTTP {code}"),
             Self::TooLarge => f.write_str("document too large"),
             Self::Invalid(why) => write!(f, "invalid document: {why}"),
+            Self::Aborted => f.write_str("the refresh ended without an outcome"),
         }
     }
 }

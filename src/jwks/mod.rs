@@ -183,6 +183,9 @@ pub(crate) struct KeyStore {
     current: ArcSwapOption<Loaded>,
     gate: Mutex<Gate>,
     done: watch::Sender<u64>,
+    /// A fault for tests: every fetch panics once its answer is in.
+    #[cfg(test)]
+    panic_in_fetch: std::sync::atomic::AtomicBool,
 }
 
 impl KeyStore {
@@ -204,6 +207,8 @@ impl KeyStore {
             current: ArcSwapOption::new(current),
             gate: Mutex::new(Gate::default()),
             done: watch::channel(0).0,
+            #[cfg(test)]
+            panic_in_fetch: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -356,19 +361,33 @@ impl KeyStore {
     /// Fetches and swaps in a new set; runs in its own task so that a cancelled request cannot
     /// abandon it half-way.
     async fn refresh(self: Arc<Self>) {
-        // Whatever happens below (even a panic), the gate is reopened and waiters woken.
-        struct Reopen<'a>(&'a KeyStore);
+        // Whatever happens below, even a panic, the gate is reopened and waiters woken. A
+        // refresh that ends without an outcome counts as a failed one, so that its backoff
+        // holds: otherwise every request after a panicking refresh would start a fetch.
+        struct Reopen<'a> {
+            store: &'a KeyStore,
+            started: Instant,
+            settled: bool,
+        }
         impl Drop for Reopen<'_> {
             fn drop(&mut self) {
-                // Both under the gate, so no caller sees the gate open before the count moves.
-                let mut gate = self.0.gate();
+                // All under the gate, so no caller sees the gate open before the count moves.
+                let mut gate = self.store.gate();
+                if !self.settled {
+                    self.store
+                        .record_failure(&mut gate, FetchError::Aborted, self.started);
+                }
                 gate.in_flight = false;
-                self.0.done.send_modify(|n| *n = n.wrapping_add(1));
+                self.store.done.send_modify(|n| *n = n.wrapping_add(1));
                 drop(gate);
             }
         }
-        let _reopen = Reopen(&self);
         let started = Instant::now();
+        let mut reopen = Reopen {
+            store: &self,
+            started,
+            settled: false,
+        };
         let result = self.fetch().await;
         let duration_ms = millis(started.elapsed());
         let issuer = &*self.issuer;
@@ -382,6 +401,7 @@ impl KeyStore {
                     (None, None) => {
                         // 304 without a set to keep: forget the validators and fetch afresh.
                         gate.validators = fetch::Validators::default();
+                        reopen.settled = true;
                         return;
                     }
                 };
@@ -422,6 +442,7 @@ impl KeyStore {
             }
             Err(error) => self.record_failure(&mut gate, error, started),
         }
+        reopen.settled = true;
     }
 
     /// Counts a failed refresh and sets when the next may start: `min_retry`, doubling with
@@ -480,6 +501,13 @@ impl KeyStore {
             .fetcher
             .get_conditional(&jwks_uri, fetch::ACCEPT_JWKS, &validators)
             .await?;
+        #[cfg(test)]
+        if self
+            .panic_in_fetch
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            panic!("a fault injected by a test");
+        }
         let keys = match &fetched.body {
             None => None,
             Some(body) => Some(KeySet::from_jwks(body, &self.issuer).map_err(|e| match e {
@@ -493,7 +521,15 @@ impl KeyStore {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+    use crate::ErrorKind;
+
+    // RFC 7515 appendix A.3's P-256 key.
+    const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1",
+        "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
 
     fn policy() -> RefreshPolicy {
         RefreshPolicy {
@@ -506,6 +542,64 @@ mod tests {
             max_retry: Duration::from_secs(10),
             allow_insecure_http: false,
         }
+    }
+
+    /// A JWKS endpoint on loopback, and how many times it was asked.
+    async fn serve_jwks() -> (Url, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { JWKS }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = format!("http://{}/jwks", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (Url::parse(&url).expect("a URL"), hits)
+    }
+
+    fn store(url: Url) -> Arc<KeyStore> {
+        let fetcher = fetch::Fetcher::new(Duration::from_secs(2), 64 * 1024).expect("client");
+        Arc::new(KeyStore::new(
+            "https://idp.test".into(),
+            KeySource::JwksUri(url),
+            fetcher,
+            policy(),
+        ))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_refresh_still_sets_its_retry_delay() {
+        let (url, hits) = serve_jwks().await;
+        let store = store(url);
+        store.panic_in_fetch.store(true, Ordering::Relaxed);
+        for _ in 0..5 {
+            let error = store.keys_for(Some("k1")).await.unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::KeysUnavailable);
+            let retry = error.retry_after().expect("a retry hint");
+            assert!(retry > Duration::from_secs(5), "{retry:?}");
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "one fetch, then the backoff"
+        );
+        let status = store.status();
+        assert_eq!(status.last_error, Some(FetchError::Aborted));
+        assert_eq!(status.consecutive_failures, 1);
+        assert!(!store.gate().in_flight, "the gate is open again");
+
+        // Past the backoff, the next refresh may run, and succeeds once the fault is gone.
+        store.panic_in_fetch.store(false, Ordering::Relaxed);
+        store.gate().retry_at = None;
+        let loaded = store.keys_for(Some("k1")).await.expect("loads");
+        assert!(loaded.keys.has_kid("k1"));
+        assert_eq!(store.status().consecutive_failures, 0);
     }
 
     #[test]
