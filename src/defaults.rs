@@ -63,7 +63,15 @@ pub const MAX_DOCUMENT_BYTES: usize = super::jwks::fetch::DEFAULT_MAX_DOCUMENT_B
 pub const REALM: &str = crate::guard::challenge::DEFAULT_REALM;
 
 /// Verified tokens remembered, so that a token seen again skips parsing and its signature
-/// check (`0` turns the cache off). An entry takes the token and its claims, 2.4–4 KB for
-/// tokens of 800–900 bytes, so the default bounds the cache near 40 MB; client-credentials
-/// traffic rarely has more than a few hundred live tokens.
+/// check (`0` turns the cache off); client-credentials traffic rarely has more than a few
+/// hundred live tokens. The heap they hold is bounded by [`TOKEN_CACHE_MAX_BYTES`] as well.
 pub const TOKEN_CACHE_CAPACITY: u64 = 10_000;
+
+/// Most heap the verified-token cache holds, by an estimate from above of each entry (the
+/// token, its claims, the cache's bookkeeping); `0` turns the cache off. A typical entry (a
+/// 900-byte token; 4 KB measured) is estimated at 6 KB, under the 6.7 KB share of each of
+/// [`TOKEN_CACHE_CAPACITY`] entries, so for typical tokens the count binds first, as
+/// before. Tokens at [`MAX_TOKEN_BYTES`] are estimated at 19 KB (one long claim) to 560 KB
+/// (JSON written for the most heap per byte): the budget holds 3 500 to 120 of them, where
+/// the count alone let them take up to 5 GB.
+pub const TOKEN_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;

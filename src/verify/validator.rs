@@ -37,6 +37,7 @@ pub struct ValidatorBuilder<T = JsonClaims> {
     max_document_bytes: usize,
     refresh: RefreshPolicy,
     token_cache_capacity: u64,
+    token_cache_max_bytes: u64,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -49,6 +50,7 @@ impl<T> fmt::Debug for ValidatorBuilder<T> {
             .field("scope_claims", &self.scope_claims)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("token_cache_capacity", &self.token_cache_capacity)
+            .field("token_cache_max_bytes", &self.token_cache_max_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -142,9 +144,25 @@ impl<T> ValidatorBuilder<T> {
     /// A remembered token skips parsing and its signature check, but never its expiry:
     /// `exp`, `nbf` and `iat` are checked again on every use, and a token whose key has left
     /// the issuer's set is validated afresh (and so rejected). Each entry holds the token and
-    /// its claims, 2.4–4 KB for tokens of 800–900 bytes.
+    /// its claims; see [`token_cache_max_bytes`](Self::token_cache_max_bytes) for the bound on
+    /// their size.
     pub fn token_cache_capacity(mut self, capacity: u64) -> Self {
         self.token_cache_capacity = capacity;
+        self
+    }
+
+    /// Most heap the token cache may hold, in bytes (default
+    /// [`defaults::TOKEN_CACHE_MAX_BYTES`]); `0` turns the cache off.
+    ///
+    /// Each entry is weighed by an estimate from above of what it holds: the token, its
+    /// claims (for the default claims, the JSON map is walked; a user-defined type is charged
+    /// what that map would hold), the allocator's rounding and the cache's bookkeeping. The
+    /// sum stays within this bound at all times; an entry estimated above it is not cached.
+    /// A 900-byte token is estimated at 6 KB (4 KB measured), one at
+    /// [`defaults::MAX_TOKEN_BYTES`] at 19 KB to 560 KB depending on its JSON. moka's tables
+    /// add a few tens of KB whatever the cache holds.
+    pub fn token_cache_max_bytes(mut self, bytes: u64) -> Self {
+        self.token_cache_max_bytes = bytes;
         self
     }
 
@@ -160,6 +178,7 @@ impl<T> ValidatorBuilder<T> {
             max_document_bytes: self.max_document_bytes,
             refresh: self.refresh,
             token_cache_capacity: self.token_cache_capacity,
+            token_cache_max_bytes: self.token_cache_max_bytes,
             _claims: PhantomData,
         }
     }
@@ -200,8 +219,15 @@ impl<T> ValidatorBuilder<T> {
                 leeway,
                 max_token_bytes: self.max_token_bytes,
                 scope_claims: self.scope_claims,
-                cache: (self.token_cache_capacity > 0)
-                    .then(|| TokenCache::new(self.token_cache_capacity, leeway)),
+                cache: (self.token_cache_capacity > 0 && self.token_cache_max_bytes > 0).then(
+                    || {
+                        TokenCache::new(
+                            self.token_cache_capacity,
+                            self.token_cache_max_bytes,
+                            leeway,
+                        )
+                    },
+                ),
             }),
         })
     }
@@ -276,6 +302,7 @@ impl Validator {
                 allow_insecure_http: false,
             },
             token_cache_capacity: defaults::TOKEN_CACHE_CAPACITY,
+            token_cache_max_bytes: defaults::TOKEN_CACHE_MAX_BYTES,
             _claims: PhantomData,
         }
     }
