@@ -640,6 +640,57 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_the_issuer_or_jwks_uri_are_refused_and_never_shown() {
+        const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256",
+            "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let with_creds = "https://alice:s3cret@idp.example.com";
+        let cases = [
+            ("issuer", Issuer::new(with_creds).audience("a")),
+            ("issuer", Issuer::new(with_creds)),
+            (
+                "issuer",
+                Issuer::new(with_creds)
+                    .audience("a")
+                    .jwks_uri("https://idp.example.com/keys"),
+            ),
+            ("issuer", Issuer::new(with_creds).audience("a").jwks(JWKS)),
+            (
+                "issuer",
+                Issuer::new("https://alice@idp.example.com").audience("a"),
+            ),
+            (
+                "jwks_uri",
+                Issuer::new("https://idp.example.com")
+                    .audience("a")
+                    .jwks_uri("https://alice:s3cret@idp.example.com/keys"),
+            ),
+            (
+                "jwks_uri",
+                Issuer::new("https://idp.example.com")
+                    .audience("a")
+                    .jwks_uri("http://alice:s3cret@idp.example.com/keys"),
+            ),
+        ];
+        for (setting, issuer) in cases {
+            let builder = Validator::builder().issuer(issuer);
+            let shown = format!("{builder:?}");
+            assert!(
+                !shown.contains("alice") && !shown.contains("s3cret"),
+                "{shown}"
+            );
+            let error = builder.build().unwrap_err();
+            assert_eq!(error, ConfigError::CredentialsInUrl { setting });
+            let shown = format!("{error} {error:?}");
+            assert!(shown.contains(setting), "{shown}");
+            assert!(
+                !shown.contains("alice") && !shown.contains("s3cret"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
     fn debug_hides_the_hmac_secret() {
         let shown = format!("{:?}", Issuer::new("i").hmac_secret("hunter2"));
         assert!(!shown.contains("hunter2"), "{shown}");
