@@ -1116,3 +1116,95 @@ async fn every_duration_at_its_maximum_at_once_never_panics() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. A set of thousands of unusable keys
+// ---------------------------------------------------------------------------------------------
+
+/// Log lines (level, target, fields) at `warn` and above, and from the key parser at any
+/// level, from every test of this binary: global, since tracing caches per call site whether
+/// anyone listens. Each test counts the lines of its own issuer.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<String>>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for CapturedLogs {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+            || metadata.target().starts_with("bearer_guard::jwks::key")
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
+        event.record(&mut Fields(&mut line));
+        self.0.lock().expect("lock").push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn captured_logs() -> &'static CapturedLogs {
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        tracing::subscriber::set_global_default(logs.clone()).expect("the only subscriber");
+        logs
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_unusable_keys_cost_one_warning_and_the_good_key_still_works() {
+    const CROWDED: &str = "https://crowded.idp.test";
+    let logs = captured_logs();
+    let key = TestKey::ed();
+    let mut keys = vec![key.jwk("k1")];
+    keys.extend((0..10_000).map(|i| match i % 3 {
+        0 => json!({"kty": "XYZ"}),
+        1 => json!({"kty": "oct", "k": "AA"}),
+        _ => json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+    }));
+    let document = jwks(&keys);
+    assert!(
+        document.to_string().len() < 256 * 1024,
+        "within the document cap"
+    );
+    let server = JwksServer::start(Mode::normal(&document)).await;
+    let validator = fast(Validator::builder().issuer(issuer(CROWDED, &server)))
+        .build()
+        .expect("validator builds");
+    validator.warm_up().await.expect("the good key loads");
+    validator
+        .validate(&key.token("k1", CROWDED))
+        .await
+        .expect("the good key verifies");
+    assert_eq!(status_of(&validator).key_count, 1);
+
+    let ours: Vec<String> = logs
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|line| line.contains(&format!("issuer={CROWDED:?}")))
+        .cloned()
+        .collect();
+    let warnings: Vec<&String> = ours.iter().filter(|l| l.starts_with("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("entries=10001") && warnings[0].contains("not_inspected="),
+        "{}",
+        warnings[0]
+    );
+    assert!(ours.len() <= 1 + 8, "{} lines: {ours:#?}", ours.len());
+}
