@@ -78,15 +78,49 @@ async fn main() {
     }
 
     // What the cache keeps: live heap after filling it, minus live heap before.
-    let validator = validator(10_000);
-    let before = dhat::HeapStats::get().curr_bytes;
-    for token in &tokens {
-        // Twice: a token enters the cache on its second validation.
-        validator.validate(token).await.expect("valid");
-        validator.validate(token).await.expect("valid");
+    let per_token = async |tokens: &[String]| {
+        let validator = validator(10_000);
+        let before = dhat::HeapStats::get().curr_bytes;
+        for token in tokens {
+            // Twice: a token enters the cache on its second validation.
+            validator.validate(token).await.expect("valid");
+            validator.validate(token).await.expect("valid");
+        }
+        let after = dhat::HeapStats::get().curr_bytes;
+        (after as f64 - before as f64) / tokens.len() as f64
+    };
+    let mut kept = vec![(
+        tokens[0].len(),
+        "typical",
+        tokens.len(),
+        per_token(&tokens).await,
+    )];
+    // Tokens at the size cap, all cached (the default byte budget holds 50 of the heaviest):
+    // one long string, numbers in an array, one-entry objects in an array (the most heap
+    // per byte of JSON).
+    for (shape, element) in [
+        ("one long string", None),
+        ("numbers", Some(serde_json::json!(0))),
+        ("one-entry objects", Some(serde_json::json!({"": 0}))),
+    ] {
+        let pad = |n: usize| match &element {
+            None => serde_json::json!("x".repeat(n)),
+            Some(element) => serde_json::json!(vec![element.clone(); n]),
+        };
+        let fits =
+            |n| key.token_with(Some(&pad(n))).len() <= bearer_guard::defaults::MAX_TOKEN_BYTES;
+        let (mut low, mut high) = (0, bearer_guard::defaults::MAX_TOKEN_BYTES);
+        while low + 1 < high {
+            let middle = (low + high) / 2;
+            if fits(middle) {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        let large: Vec<String> = (0..50).map(|_| key.token_with(Some(&pad(low)))).collect();
+        kept.push((large[0].len(), shape, large.len(), per_token(&large).await));
     }
-    let after = dhat::HeapStats::get().curr_bytes;
-    let token_len = tokens[0].len();
 
     println!("| path | allocations per request | bytes allocated per request |");
     println!("|---|---:|---:|");
@@ -94,9 +128,9 @@ async fn main() {
         println!("| {name} | {blocks:.1} | {bytes:.0} |");
     }
     println!();
-    println!(
-        "heap kept per cached token ({token_len}-byte token, {} entries): {:.0} bytes",
-        tokens.len(),
-        (after as f64 - before as f64) / tokens.len() as f64
-    );
+    println!("| token | heap kept per cached token |");
+    println!("|---|---:|");
+    for (len, shape, count, bytes) in kept {
+        println!("| {len} bytes, {shape} ({count} entries) | {bytes:.0} |");
+    }
 }

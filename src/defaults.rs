@@ -13,6 +13,11 @@ pub const ALGORITHMS: &[Algorithm] = &crate::jwks::key::ASYMMETRIC;
 /// not to stretch a five-minute token noticeably.
 pub const LEEWAY: Duration = Duration::from_secs(30);
 
+/// Largest leeway accepted: a builder with more is refused (`ConfigError::TooLong`). More
+/// than any clock skew of hosts that sync their clocks, and beyond it an expired token would
+/// stay accepted long enough that the setting is almost certainly a mistake.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(3600);
+
 /// Largest token accepted, checked before any decoding work.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -47,6 +52,12 @@ pub const MIN_RETRY: Duration = Duration::from_secs(1);
 /// …up to this.
 pub const MAX_RETRY: Duration = Duration::from_secs(60);
 
+/// Longest value the key-set timings take (`jwks_ttl`, `jwks_ttl_bounds`, `max_stale`,
+/// `retry_backoff`, `unknown_kid_cooldown`): longer ones, up to `Duration::MAX`, are clamped
+/// to it. A year outlasts any process, so clamping changes nothing a caller could see, and it
+/// keeps every deadline computed from these settings far from overflowing.
+pub const MAX_KEY_TIMING: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Timeout of one metadata or JWKS request.
 pub const FETCH_TIMEOUT: Duration = super::jwks::fetch::DEFAULT_FETCH_TIMEOUT;
 
@@ -57,7 +68,15 @@ pub const MAX_DOCUMENT_BYTES: usize = super::jwks::fetch::DEFAULT_MAX_DOCUMENT_B
 pub const REALM: &str = crate::guard::challenge::DEFAULT_REALM;
 
 /// Verified tokens remembered, so that a token seen again skips parsing and its signature
-/// check (`0` turns the cache off). An entry takes the token and its claims, 2.4–4 KB for
-/// tokens of 800–900 bytes, so the default bounds the cache near 40 MB; client-credentials
-/// traffic rarely has more than a few hundred live tokens.
+/// check (`0` turns the cache off); client-credentials traffic rarely has more than a few
+/// hundred live tokens. The heap they hold is bounded by [`TOKEN_CACHE_MAX_BYTES`] as well.
 pub const TOKEN_CACHE_CAPACITY: u64 = 10_000;
+
+/// Most heap the verified-token cache holds, by an estimate from above of each entry (the
+/// token, its claims, the cache's bookkeeping); `0` turns the cache off. A typical entry (a
+/// 900-byte token; 4 KB measured) is estimated at 6 KB, under the 6.7 KB share of each of
+/// [`TOKEN_CACHE_CAPACITY`] entries, so for typical tokens the count binds first, as
+/// before. Tokens at [`MAX_TOKEN_BYTES`] are estimated at 19 KB (one long claim) to 560 KB
+/// (JSON written for the most heap per byte): the budget holds 3 500 to 120 of them, where
+/// the count alone let them take up to 5 GB.
+pub const TOKEN_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;

@@ -212,14 +212,16 @@ pub enum ConfigError {
     InvalidUrl {
         /// Which setting (`issuer`, `jwks_uri`).
         setting: &'static str,
-        /// The value as configured.
+        /// The value as configured, with anything that may be a user name or password
+        /// replaced by `[redacted]`.
         value: String,
     },
     /// Plain http for a host that is not loopback, without the explicit opt-out.
     InsecureUrl {
         /// Which setting (`issuer`, `jwks_uri`).
         setting: &'static str,
-        /// The value as configured.
+        /// The value as configured, with anything that may be a user name or password
+        /// replaced by `[redacted]`.
         value: String,
     },
     /// The algorithm allowlist is empty, or names HMAC without a shared secret.
@@ -251,6 +253,18 @@ pub enum ConfigError {
         value: String,
         /// What is wrong with it.
         problem: &'static str,
+    },
+    /// A duration setting is longer than it may be.
+    TooLong {
+        /// Which setting (`leeway`).
+        setting: &'static str,
+        /// The most it may be.
+        max: Duration,
+    },
+    /// A URL holds a user name or a password. Neither is kept in the error.
+    CredentialsInUrl {
+        /// Which setting (`issuer`, `jwks_uri`, `token_endpoint`, `resource`).
+        setting: &'static str,
     },
 }
 
@@ -289,6 +303,14 @@ impl fmt::Display for ConfigError {
                 value,
                 problem,
             } => write!(f, "{setting} {value:?} {problem}"),
+            Self::TooLong { setting, max } => {
+                write!(f, "{setting} may be at most {} s", max.as_secs())
+            }
+            Self::CredentialsInUrl { setting } => write!(
+                f,
+                "{setting} holds a user name or password; remove them from the URL (they \
+                 would be sent to the server and shown in logs)"
+            ),
         }
     }
 }

@@ -966,3 +966,245 @@ async fn a_validator_builds_while_its_idp_is_down() {
     assert!(error.retry_after().is_some());
     assert_eq!(server.fetches(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. Settings at their extremes
+// ---------------------------------------------------------------------------------------------
+
+/// One setting (or all) at `Duration::MAX`, against a server that may send a huge `max-age`:
+/// a successful fetch, a failed one and a backoff must all go without a panic. A panic in the
+/// spawned refresh would show as a failed validation or a missing `last_error`.
+async fn survives_extreme(
+    what: &str,
+    settings: impl Fn(ValidatorBuilder) -> ValidatorBuilder,
+    cache_control: Option<&str>,
+) {
+    let key = TestKey::ed();
+    let server = JwksServer::start(Mode::Normal {
+        jwks: jwks(&[key.jwk("k1")]).to_string(),
+        cache_control: cache_control.map(str::to_owned),
+        etag: None,
+    })
+    .await;
+    let validator = settings(fast(Validator::builder().issuer(issuer(ISSUER, &server))))
+        .build()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let token = key.token("k1", ISSUER);
+    validator
+        .validate(&token)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: first fetch: {:?}", e.kind()));
+    assert_eq!(server.fetches(), 1, "{what}");
+
+    // An unknown kid forces a refresh; it fails, and the last good set is kept.
+    server.set_mode(Mode::Fail500);
+    let error = validator
+        .validate(&unsigned_token("k9", ISSUER))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnknownKey, "{what}");
+    let status = status_of(&validator);
+    assert_eq!(status.last_error, Some(FetchError::Status(500)), "{what}");
+    assert_eq!(status.consecutive_failures, 1, "{what}");
+    assert_ne!(status.state, KeyState::Unavailable, "{what}");
+    validator
+        .validate(&token)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: after the failure: {:?}", e.kind()));
+    assert_eq!(server.fetches(), 2, "{what}");
+
+    // Never loaded, the server failing from the start: 503 with a finite retry hint.
+    let failing = JwksServer::start(Mode::Fail500).await;
+    let validator = settings(fast(Validator::builder().issuer(issuer(ISSUER, &failing))))
+        .build()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    for _ in 0..3 {
+        let error = validator.validate(&token).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::KeysUnavailable, "{what}");
+        let retry = error.retry_after().expect("a retry hint");
+        assert!(
+            retry <= bearer_guard::defaults::MAX_KEY_TIMING,
+            "{what}: {retry:?}"
+        );
+    }
+    let status = status_of(&validator);
+    assert_eq!(status.last_error, Some(FetchError::Status(500)), "{what}");
+    assert!(failing.fetches() <= 3, "{what}: {}", failing.fetches());
+}
+
+/// `Cache-Control: max-age` with the largest number a server can send us.
+fn huge_max_age() -> Option<String> {
+    Some(format!("public, max-age={}", u64::MAX))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_stale_at_its_maximum_never_panics() {
+    survives_extreme("max_stale", |b| b.max_stale(Duration::MAX), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_ttl_bounds_with_a_huge_max_age_never_panic() {
+    survives_extreme(
+        "jwks_ttl_bounds",
+        |b| b.jwks_ttl_bounds(Duration::from_millis(200), Duration::MAX),
+        huge_max_age().as_deref(),
+    )
+    .await;
+    survives_extreme(
+        "jwks_ttl_bounds and max_stale",
+        |b| {
+            b.jwks_ttl_bounds(Duration::MAX, Duration::MAX)
+                .max_stale(Duration::MAX)
+        },
+        huge_max_age().as_deref(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_ttl_at_its_maximum_never_panics() {
+    survives_extreme("jwks_ttl", |b| b.jwks_ttl(Duration::MAX), None).await;
+    survives_extreme(
+        "jwks_ttl with open bounds",
+        |b| {
+            b.jwks_ttl(Duration::MAX)
+                .jwks_ttl_bounds(Duration::ZERO, Duration::MAX)
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_backoff_at_its_maximum_never_panics() {
+    survives_extreme(
+        "retry_backoff",
+        |b| b.retry_backoff(Duration::MAX, Duration::MAX),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kid_cooldown_at_its_maximum_never_panics() {
+    survives_extreme(
+        "unknown_kid_cooldown",
+        |b| b.unknown_kid_cooldown(Duration::MAX),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_timeout_at_its_maximum_never_panics() {
+    survives_extreme("fetch_timeout", |b| b.fetch_timeout(Duration::MAX), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_duration_at_its_maximum_at_once_never_panics() {
+    survives_extreme(
+        "all at once",
+        |b| {
+            b.max_stale(Duration::MAX)
+                .jwks_ttl(Duration::MAX)
+                .jwks_ttl_bounds(Duration::MAX, Duration::MAX)
+                .retry_backoff(Duration::MAX, Duration::MAX)
+                .unknown_kid_cooldown(Duration::MAX)
+                .fetch_timeout(Duration::MAX)
+        },
+        huge_max_age().as_deref(),
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. A set of thousands of unusable keys
+// ---------------------------------------------------------------------------------------------
+
+/// Log lines (level, target, fields) at `warn` and above, and from the key parser at any
+/// level, from every test of this binary: global, since tracing caches per call site whether
+/// anyone listens. Each test counts the lines of its own issuer.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<String>>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for CapturedLogs {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+            || metadata.target().starts_with("bearer_guard::jwks::key")
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
+        event.record(&mut Fields(&mut line));
+        self.0.lock().expect("lock").push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn captured_logs() -> &'static CapturedLogs {
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        tracing::subscriber::set_global_default(logs.clone()).expect("the only subscriber");
+        logs
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_unusable_keys_cost_one_warning_and_the_good_key_still_works() {
+    const CROWDED: &str = "https://crowded.idp.test";
+    let logs = captured_logs();
+    let key = TestKey::ed();
+    let mut keys = vec![key.jwk("k1")];
+    keys.extend((0..10_000).map(|i| match i % 3 {
+        0 => json!({"kty": "XYZ"}),
+        1 => json!({"kty": "oct", "k": "AA"}),
+        _ => json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+    }));
+    let document = jwks(&keys);
+    assert!(
+        document.to_string().len() < 256 * 1024,
+        "within the document cap"
+    );
+    let server = JwksServer::start(Mode::normal(&document)).await;
+    let validator = fast(Validator::builder().issuer(issuer(CROWDED, &server)))
+        .build()
+        .expect("validator builds");
+    validator.warm_up().await.expect("the good key loads");
+    validator
+        .validate(&key.token("k1", CROWDED))
+        .await
+        .expect("the good key verifies");
+    assert_eq!(status_of(&validator).key_count, 1);
+
+    let ours: Vec<String> = logs
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|line| line.contains(&format!("issuer={CROWDED:?}")))
+        .cloned()
+        .collect();
+    let warnings: Vec<&String> = ours.iter().filter(|l| l.starts_with("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("entries=10001") && warnings[0].contains("not_inspected="),
+        "{}",
+        warnings[0]
+    );
+    assert!(ours.len() <= 1 + 8, "{} lines: {ours:#?}", ours.len());
+}

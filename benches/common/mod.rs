@@ -57,13 +57,18 @@ impl BenchKey {
     /// A token shaped like a real client-credentials access token (about 900 bytes with an
     /// RS256 signature), unique by its `jti`.
     pub fn token(&self) -> String {
+        self.token_with(None)
+    }
+
+    /// [`Self::token`] with a `pad` claim added.
+    pub fn token_with(&self, pad: Option<&serde_json::Value>) -> String {
         static SERIAL: AtomicU64 = AtomicU64::new(0);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .expect("clock after 1970")
             .as_secs();
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-        let claims = json!({
+        let mut claims = json!({
             "iss": ISSUER,
             "sub": "billing-service",
             "client_id": "billing-service",
@@ -77,6 +82,9 @@ impl BenchKey {
             "azp": "billing-service",
             "auth_time": now,
         });
+        if let Some(pad) = pad {
+            claims["pad"] = pad.clone();
+        }
         let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.to_owned());
         header.typ = Some("at+jwt".to_owned());

@@ -11,7 +11,7 @@ use super::endpoint::{AuthMethod, Endpoint, HttpSettings, Location};
 use super::error::TokenError;
 use super::token::{AccessToken, ClientSecret};
 use crate::error::ConfigError;
-use crate::jwks::fetch::check_url;
+use crate::jwks::fetch::{check_url, has_userinfo, without_userinfo};
 use crate::verify::scope::is_scope_token;
 
 /// Access tokens from a token endpoint with the client credentials grant (RFC 6749 §4.4),
@@ -237,7 +237,7 @@ impl fmt::Debug for TokenSource {
 /// `E` says whether the token endpoint is set yet ([`NoEndpoint`] or [`WithEndpoint`]): only a
 /// builder that knows it can [`build`](TokenSourceBuilder::build).
 #[must_use]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenSourceBuilder<E = WithEndpoint> {
     client_id: String,
     secret: ClientSecret,
@@ -250,6 +250,23 @@ pub struct TokenSourceBuilder<E = WithEndpoint> {
     allow_insecure_http: bool,
 }
 
+impl<E: fmt::Debug> fmt::Debug for TokenSourceBuilder<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let resources: Vec<_> = self.resources.iter().map(|r| without_userinfo(r)).collect();
+        f.debug_struct("TokenSourceBuilder")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.secret)
+            .field("endpoint", &self.endpoint)
+            .field("scope", &self.scope)
+            .field("resources", &resources)
+            .field("auth_method", &self.auth)
+            .field("timeout", &self.timeout)
+            .field("default_lifetime", &self.default_lifetime)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish()
+    }
+}
+
 /// State of a [`TokenSourceBuilder`] that does not know the token endpoint yet.
 #[derive(Debug, Clone, Copy)]
 pub struct NoEndpoint;
@@ -258,10 +275,22 @@ pub struct NoEndpoint;
 #[derive(Debug, Clone)]
 pub struct WithEndpoint(Where);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Where {
     Url(String),
     Issuer(String),
+}
+
+impl fmt::Debug for Where {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url(url) => f.debug_tuple("Url").field(&without_userinfo(url)).finish(),
+            Self::Issuer(url) => f
+                .debug_tuple("Issuer")
+                .field(&without_userinfo(url))
+                .finish(),
+        }
+    }
 }
 
 impl TokenSourceBuilder<NoEndpoint> {
@@ -341,8 +370,8 @@ impl TokenSourceBuilder<WithEndpoint> {
     /// [`token`](TokenSource::token).
     ///
     /// # Errors
-    /// [`ConfigError::InvalidUrl`] or [`ConfigError::InsecureUrl`] for the token endpoint,
-    /// issuer or a resource; [`ConfigError::InvalidScope`] for a scope that is not an RFC 6749
+    /// [`ConfigError::InvalidUrl`], [`ConfigError::InsecureUrl`] or
+    /// [`ConfigError::CredentialsInUrl`] for the token endpoint, issuer or a resource; [`ConfigError::InvalidScope`] for a scope that is not an RFC 6749
     /// §3.3 scope-token; [`ConfigError::HttpClient`] if the HTTP client cannot be built.
     pub fn build(self) -> Result<TokenSource, ConfigError> {
         let location = match &self.endpoint.0 {
@@ -401,13 +430,17 @@ fn normalize_scope(scope: &str) -> Result<Option<String>, ConfigError> {
     Ok((!tokens.is_empty()).then(|| tokens.join(" ")))
 }
 
-/// RFC 8707 §2: an absolute URI without a fragment.
+/// RFC 8707 §2: an absolute URI without a fragment; and, as it is sent to the authorization
+/// server and usually becomes the token's `aud`, without a user name or password.
 fn check_resource(resource: &str) -> Result<(), ConfigError> {
     match Url::parse(resource) {
+        Ok(url) if has_userinfo(&url) => Err(ConfigError::CredentialsInUrl {
+            setting: "resource",
+        }),
         Ok(url) if url.fragment().is_none() => Ok(()),
         _ => Err(ConfigError::InvalidUrl {
             setting: "resource",
-            value: resource.to_owned(),
+            value: without_userinfo(resource).into_owned(),
         }),
     }
 }
@@ -643,6 +676,52 @@ mod tests {
             "read write"
         );
         assert_eq!(normalize_scope("  ").unwrap(), None);
+    }
+
+    #[test]
+    fn credentials_in_urls_are_refused_and_never_shown() {
+        let base = || TokenSource::builder("id", "secret");
+        let with_creds = "https://alice:s3cret@idp.example.com/token";
+        let endpoint = || base().token_endpoint("https://idp.example.com/token");
+        for (setting, builder) in [
+            ("token_endpoint", base().token_endpoint(with_creds)),
+            (
+                "token_endpoint",
+                base()
+                    .allow_insecure_http(true)
+                    .token_endpoint("http://alice:s3cret@idp.example.com/token"),
+            ),
+            (
+                "issuer",
+                base().issuer("https://alice:s3cret@idp.example.com"),
+            ),
+            ("issuer", base().issuer("https://alice@idp.example.com")),
+            ("resource", endpoint().resource("https://alice:s3cret@api")),
+        ] {
+            let shown = format!("{builder:?}");
+            assert!(
+                !shown.contains("alice") && !shown.contains("s3cret"),
+                "{shown}"
+            );
+            let error = builder.build().map(|_| ()).unwrap_err();
+            assert_eq!(error, ConfigError::CredentialsInUrl { setting });
+            let shown = format!("{error} {error:?}");
+            assert!(shown.contains(setting), "{shown}");
+            assert!(
+                !shown.contains("alice") && !shown.contains("s3cret"),
+                "{shown}"
+            );
+        }
+        let error = endpoint()
+            .resource("https://alice:s3cret@api/#frag")
+            .build()
+            .map(|_| ())
+            .unwrap_err();
+        let shown = format!("{error} {error:?}");
+        assert!(
+            !shown.contains("alice") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and again while reading), redirects followed only to the same host and never from https to
 //! http, and an explicit `Accept`. Nothing in a token ever decides where we connect.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub enum FetchError {
     TooLarge,
     /// The body is not the document expected (bad JSON, no `keys`, no usable key…).
     Invalid(&'static str),
+    /// The refresh ended without an outcome: it panicked (a bug; the panic is in the logs).
+    Aborted,
 }
 
 impl fmt::Display for FetchError {
@@ -48,6 +51,7 @@ impl fmt::Display for FetchError {
             Self::Status(code) => write!(f, "answered HTTP {code}"),
             Self::TooLarge => f.write_str("document too large"),
             Self::Invalid(why) => write!(f, "invalid document: {why}"),
+            Self::Aborted => f.write_str("the refresh ended without an outcome"),
         }
     }
 }
@@ -217,7 +221,9 @@ fn same_host_redirects(attempt: redirect::Attempt<'_>) -> redirect::Action {
     }
 }
 
-/// https, or plain http to a loopback host (or anywhere, when the user opted out).
+/// https, or plain http to a loopback host (or anywhere, when the user opted out); never with
+/// a user name or password in it, which would be sent to the server and shown wherever the URL
+/// is. Errors never hold them either.
 pub(crate) fn check_url(
     setting: &'static str,
     value: &str,
@@ -225,8 +231,11 @@ pub(crate) fn check_url(
 ) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|_| ConfigError::InvalidUrl {
         setting,
-        value: value.to_owned(),
+        value: without_userinfo(value).into_owned(),
     })?;
+    if has_userinfo(&url) {
+        return Err(ConfigError::CredentialsInUrl { setting });
+    }
     let secure = match url.scheme() {
         "https" => true,
         "http" => allow_insecure_http || is_loopback(&url),
@@ -235,10 +244,28 @@ pub(crate) fn check_url(
     if !secure {
         return Err(ConfigError::InsecureUrl {
             setting,
-            value: value.to_owned(),
+            value: without_userinfo(value).into_owned(),
         });
     }
     Ok(url)
+}
+
+/// Whether a URL holds a user name or a password.
+pub(crate) fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// `value` with whatever may be a user name and password replaced by `[redacted]`, for errors
+/// and Debug output. It need not parse as a URL, so the rule is textual and errs on the side of
+/// hiding: everything before the last `@` ahead of any `?` or `#` (after `//`, if there is one).
+pub(crate) fn without_userinfo(value: &str) -> Cow<'_, str> {
+    let start = value.find("//").map_or(0, |i| i + 2);
+    let rest = &value[start..];
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => Cow::Owned(format!("{}[redacted]{}", &value[..start], &rest[at..])),
+        None => Cow::Borrowed(value),
+    }
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -306,5 +333,53 @@ mod tests {
             check_url("issuer", "not a url", false),
             Err(ConfigError::InvalidUrl { .. })
         ));
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_refused_and_never_shown() {
+        for value in [
+            "https://alice:s3cret-pw@idp.example.com/keys",
+            "https://alice@idp.example.com",
+            "https://:s3cret-pw@idp.example.com",
+            "http://alice:s3cret-pw@127.0.0.1:8080/keys",
+            "http://alice:s3cret-pw@idp.example.com/keys",
+        ] {
+            for allow_http in [false, true] {
+                let error = check_url("jwks_uri", value, allow_http).unwrap_err();
+                assert_eq!(
+                    error,
+                    ConfigError::CredentialsInUrl {
+                        setting: "jwks_uri"
+                    },
+                    "{value}"
+                );
+                let shown = format!("{error} {error:?}");
+                assert!(shown.contains("jwks_uri"), "{shown}");
+                assert!(
+                    !shown.contains("alice") && !shown.contains("s3cret"),
+                    "{shown}"
+                );
+            }
+        }
+        // Not URLs, or not allowed ones: the value is shown without what may be credentials.
+        for value in [
+            "https://alice:s3cret-pw@idp example.com/keys",
+            "https://alice:s3c/ret-pw@idp.example.com/keys",
+            "alice:s3cret-pw@idp.example.com",
+            "ftp://alice:s3cret-pw@idp.example.com/keys",
+        ] {
+            let error = check_url("issuer", value, false).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(shown.contains("issuer"), "{shown}");
+            assert!(
+                !shown.contains("alice") && !shown.contains("s3c"),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            without_userinfo("https://alice:pw@idp/x?next=a@b"),
+            "https://[redacted]@idp/x?next=a@b"
+        );
+        assert_eq!(without_userinfo("https://idp/x"), "https://idp/x");
     }
 }

@@ -2,9 +2,15 @@
 //!
 //! Each JWK is judged on its own: one with an unknown `kty`/`crv`/`alg`, `use` other than
 //! `sig`, `key_ops` without `verify`, an RSA modulus under 2048 bits, or malformed members is
-//! skipped (with a warning), and the rest of the set is used. Symmetric (`oct`) keys are never
-//! taken from a JWKS: HMAC with a published key would be forgeable by anyone (alg confusion).
+//! skipped, and the rest of the set is used. Symmetric (`oct`) keys are never taken from a
+//! JWKS: HMAC with a published key would be forgeable by anyone (alg confusion).
+//!
+//! The work a set costs is bounded whatever it holds: only its first [`MAX_INSPECTED`] entries
+//! are looked at (the rest are skipped over as JSON, never parsed as keys), at most
+//! [`MAX_KEYS`] usable keys are kept, and a load logs one `warn` line that counts what was
+//! skipped, by reason, plus a `debug` line for each of the first few skipped keys.
 
+use std::fmt;
 use std::sync::Arc;
 
 use aws_lc_rs::hmac;
@@ -14,10 +20,17 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// The most keys taken from one set; a larger set is truncated (with a warning).
+/// The most keys taken from one set; the entries after the 64th usable key are ignored.
 pub(crate) const MAX_KEYS: usize = 64;
+/// The most JWK entries looked at in one set: the first ones, in document order. A usable key
+/// after them is not used: identity providers publish a handful of keys, and a set of
+/// thousands is a mistake or an attack that must not cost a key parse per entry.
+pub(crate) const MAX_INSPECTED: usize = 256;
+/// Skipped keys described one by one, at `debug`; the `warn` summary counts them all.
+const MAX_SKIPS_DESCRIBED: usize = 8;
 /// The most keys tried for a token without `kid`.
 pub(crate) const MAX_KEYS_WITHOUT_KID: usize = 8;
 /// Smallest RSA modulus accepted (RFC 7518 §3.3).
@@ -250,6 +263,97 @@ pub(crate) enum SkipReason {
     InvalidKey,
 }
 
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAnObject => f.write_str("not an object"),
+            Self::UnsupportedKeyType => f.write_str("unsupported kty"),
+            Self::SymmetricKey => f.write_str("symmetric key"),
+            Self::UnsupportedCurve => f.write_str("unsupported crv"),
+            Self::UnsupportedAlgorithm => f.write_str("unsupported alg"),
+            Self::AlgorithmDoesNotFitKey => f.write_str("alg does not fit the key"),
+            Self::NotForSignatures => f.write_str("use is not sig"),
+            Self::NoVerifyOperation => f.write_str("key_ops without verify"),
+            Self::BadMember(name) => write!(f, "missing or bad {name}"),
+            Self::RsaKeyTooSmall => f.write_str("RSA modulus under 2048 bits"),
+            Self::InvalidKey => f.write_str("key material refused"),
+        }
+    }
+}
+
+/// Skipped keys, counted by reason, for the one summary line of a load.
+#[derive(Debug, Default)]
+struct Skipped {
+    count: usize,
+    /// Few distinct reasons exist, so a list is enough.
+    by_reason: Vec<(SkipReason, usize)>,
+}
+
+impl Skipped {
+    fn add(&mut self, reason: SkipReason) {
+        self.count += 1;
+        match self.by_reason.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.by_reason.push((reason, 1)),
+        }
+    }
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (reason, n)) in self.by_reason.iter().enumerate() {
+            let separator = if i == 0 { "" } else { ", " };
+            write!(f, "{separator}{reason}: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A JWKS document as far as it is read: the first [`MAX_INSPECTED`] entries of `keys` and how
+/// many there are in all. Other members are ignored.
+#[derive(serde::Deserialize)]
+struct Document {
+    keys: FirstEntries,
+}
+
+struct FirstEntries {
+    entries: Vec<Value>,
+    total: usize,
+}
+
+impl<'de> Deserialize<'de> for FirstEntries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = FirstEntries;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of JWKs")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FirstEntries, A::Error> {
+                let mut entries = Vec::new();
+                while entries.len() < MAX_INSPECTED {
+                    match seq.next_element::<Value>()? {
+                        Some(entry) => entries.push(entry),
+                        None => {
+                            let total = entries.len();
+                            return Ok(FirstEntries { entries, total });
+                        }
+                    }
+                }
+                // Past the bound, entries are only skipped over: checked as JSON, never built.
+                let mut total = entries.len();
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    total += 1;
+                }
+                Ok(FirstEntries { entries, total })
+            }
+        }
+        deserializer.deserialize_seq(Entries)
+    }
+}
+
 /// The asymmetric algorithms, each verified with a pre-parsed key.
 pub(crate) const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::RS256,
@@ -405,31 +509,49 @@ pub(crate) enum KeySetError {
 }
 
 impl KeySet {
-    /// Parses a JWKS document, skipping (and logging) the keys that cannot be used.
+    /// Parses a JWKS document: the usable keys among its first [`MAX_INSPECTED`] entries, at
+    /// most [`MAX_KEYS`] of them. Whatever is skipped or not looked at is counted in one
+    /// `warn` line.
     pub(crate) fn from_jwks(document: &[u8], issuer: &str) -> Result<Self, KeySetError> {
-        let document: Value =
-            serde_json::from_slice(document).map_err(|_| KeySetError::Malformed)?;
-        let jwks = document
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or(KeySetError::Malformed)?;
-        let mut keys = Vec::with_capacity(jwks.len().min(MAX_KEYS));
-        for (index, jwk) in jwks.iter().enumerate() {
+        // Only an object: a derived struct would also accept a JSON array.
+        if document.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(KeySetError::Malformed);
+        }
+        let Document {
+            keys: FirstEntries { entries, total },
+        } = serde_json::from_slice(document).map_err(|_| KeySetError::Malformed)?;
+        let mut keys = Vec::with_capacity(entries.len().min(MAX_KEYS));
+        let mut skipped = Skipped::default();
+        let mut inspected = 0;
+        for (index, jwk) in entries.iter().enumerate() {
             if keys.len() == MAX_KEYS {
-                tracing::warn!(
-                    issuer,
-                    max = MAX_KEYS,
-                    "JWKS holds too many keys; the rest are ignored"
-                );
                 break;
             }
+            inspected += 1;
             match parse_jwk(jwk) {
                 Ok(key) => keys.push(Arc::new(key)),
                 Err(reason) => {
-                    let kid = jwk.get("kid").and_then(Value::as_str);
-                    tracing::warn!(issuer, index, kid, ?reason, "skipping unusable JWK");
+                    if skipped.count < MAX_SKIPS_DESCRIBED {
+                        let kid = jwk.get("kid").and_then(Value::as_str);
+                        tracing::debug!(issuer, index, kid, %reason, "skipping unusable JWK");
+                    }
+                    skipped.add(reason);
                 }
             }
+        }
+        let not_inspected = total - inspected;
+        if skipped.count > 0 || not_inspected > 0 {
+            tracing::warn!(
+                issuer,
+                entries = total,
+                usable = keys.len(),
+                skipped = skipped.count,
+                reasons = %skipped,
+                not_inspected,
+                max_inspected = MAX_INSPECTED,
+                max_keys = MAX_KEYS,
+                "JWKS entries skipped as unusable, or not inspected past the limits"
+            );
         }
         if keys.is_empty() {
             return Err(KeySetError::NoUsableKey);
@@ -618,6 +740,110 @@ mod tests {
         );
         assert_eq!(
             KeySet::from_jwks(b"{}", "t").unwrap_err(),
+            KeySetError::Malformed
+        );
+    }
+
+    /// Counts the events at each level logged on this thread while `f` runs.
+    fn logs<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        #[derive(Default)]
+        struct Count {
+            warn: AtomicUsize,
+            debug: AtomicUsize,
+        }
+        struct Counter(Arc<Count>);
+        impl tracing::Subscriber for Counter {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, event: &tracing::Event<'_>) {
+                match *event.metadata().level() {
+                    tracing::Level::WARN => self.0.warn.fetch_add(1, Ordering::SeqCst),
+                    tracing::Level::DEBUG => self.0.debug.fetch_add(1, Ordering::SeqCst),
+                    _ => 0,
+                };
+            }
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+        let count = Arc::new(Count::default());
+        let result = tracing::subscriber::with_default(Counter(Arc::clone(&count)), f);
+        let warn = count.warn.load(Ordering::SeqCst);
+        (result, warn, count.debug.load(Ordering::SeqCst))
+    }
+
+    /// `unusable` keys of three kinds, with the A.3 key (kid `good`) at `good_at`.
+    fn crowded_jwks(unusable: usize, good_at: usize) -> Vec<u8> {
+        let mut good: Value = serde_json::from_str(A3_JWK).unwrap();
+        good["kid"] = json!("good");
+        let mut keys: Vec<Value> = (0..unusable)
+            .map(|i| match i % 3 {
+                0 => json!({"kty": "XYZ", "kid": format!("k{i}")}),
+                1 => json!({"kty": "oct", "k": "AA"}),
+                _ => json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+            })
+            .collect();
+        keys.insert(good_at, good);
+        json!({ "keys": keys }).to_string().into_bytes()
+    }
+
+    #[test]
+    fn thousands_of_unusable_keys_cost_bounded_work_and_one_warning() {
+        // The good key among the first MAX_INSPECTED entries: used.
+        for good_at in [0, 100, MAX_INSPECTED - 1] {
+            let doc = crowded_jwks(10_000, good_at);
+            let (set, warn, debug) = logs(|| KeySet::from_jwks(&doc, "t"));
+            let set = set.expect("the good key is used");
+            assert_eq!(set.len(), 1);
+            assert!(set.has_kid("good"));
+            assert_eq!(warn, 1, "one summary line");
+            assert!(debug <= MAX_SKIPS_DESCRIBED, "{debug} debug lines");
+        }
+        // Past them: not even looked at.
+        for good_at in [MAX_INSPECTED, 10_000] {
+            let doc = crowded_jwks(10_000, good_at);
+            let (set, warn, debug) = logs(|| KeySet::from_jwks(&doc, "t"));
+            assert_eq!(set.unwrap_err(), KeySetError::NoUsableKey);
+            assert_eq!(warn, 1, "one summary line");
+            assert!(debug <= MAX_SKIPS_DESCRIBED, "{debug} debug lines");
+        }
+        // A clean set logs nothing.
+        let (set, warn, _) = logs(|| KeySet::from_jwks(&crowded_jwks(0, 0), "t"));
+        assert_eq!(set.unwrap().len(), 1);
+        assert_eq!(warn, 0);
+        // Reasons are counted, not listed one by one.
+        let mut skipped = Skipped::default();
+        for reason in [
+            SkipReason::SymmetricKey,
+            SkipReason::BadMember("x"),
+            SkipReason::SymmetricKey,
+        ] {
+            skipped.add(reason);
+        }
+        assert_eq!(skipped.to_string(), "symmetric key: 2, missing or bad x: 1");
+    }
+
+    #[test]
+    fn at_most_max_keys_usable_keys_are_kept() {
+        let mut jwk: Value = serde_json::from_str(A3_JWK).unwrap();
+        let keys: Vec<Value> = (0..MAX_KEYS + 10)
+            .map(|i| {
+                jwk["kid"] = json!(format!("k{i}"));
+                jwk.clone()
+            })
+            .collect();
+        let doc = json!({ "keys": keys }).to_string();
+        let (set, warn, _) = logs(|| KeySet::from_jwks(doc.as_bytes(), "t"));
+        assert_eq!(set.unwrap().len(), MAX_KEYS);
+        assert_eq!(warn, 1);
+        assert_eq!(
+            KeySet::from_jwks(b"[{\"keys\": []}]", "t").unwrap_err(),
             KeySetError::Malformed
         );
     }

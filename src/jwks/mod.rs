@@ -71,14 +71,14 @@ impl Loaded {
         let ahead = jitter(ttl / 4, 0.5);
         Self {
             keys,
-            refresh_at: now + ttl.saturating_sub(ahead + ttl / 8),
-            fresh_until: now + ttl,
-            usable_until: now + ttl + policy.max_stale,
+            refresh_at: later(now, ttl.saturating_sub(ahead + ttl / 8)),
+            fresh_until: later(now, ttl),
+            usable_until: later(now, ttl.saturating_add(policy.max_stale)),
         }
     }
 
     fn never_expiring(keys: Arc<KeySet>) -> Self {
-        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+        let far = later(Instant::now(), FAR_FUTURE);
         Self {
             keys,
             refresh_at: far,
@@ -88,11 +88,29 @@ impl Loaded {
     }
 }
 
+/// What "never" is for deadlines: tokio's own far future (30 years), which any platform's
+/// clock can add to now.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// `now + d`, at most [`FAR_FUTURE`] ahead: `Instant + Duration` panics on overflow, and the
+/// durations come from settings and from servers.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(FAR_FUTURE)).unwrap_or(now)
+}
+
 /// `d` scaled by a random factor in `[1 - spread, 1]`.
 fn jitter(d: Duration, spread: f64) -> Duration {
     let random = RandomState::new().hash_one(Instant::now().into_std());
     let unit = (random >> 11) as f64 / (1u64 << 53) as f64;
-    d.mul_f64(1.0 - spread * unit)
+    // Not `mul_f64`: it panics when the product rounds up past `Duration::MAX`, as
+    // `Duration::MAX * 1.0` does.
+    Duration::try_from_secs_f64(d.as_secs_f64() * (1.0 - spread * unit))
+        .map_or(d, |scaled| scaled.min(d))
+}
+
+/// Milliseconds for a log field.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The state of one issuer's keys, for readiness probes and dashboards.
@@ -165,6 +183,9 @@ pub(crate) struct KeyStore {
     current: ArcSwapOption<Loaded>,
     gate: Mutex<Gate>,
     done: watch::Sender<u64>,
+    /// A fault for tests: every fetch panics once its answer is in.
+    #[cfg(test)]
+    panic_in_fetch: std::sync::atomic::AtomicBool,
 }
 
 impl KeyStore {
@@ -186,6 +207,8 @@ impl KeyStore {
             current: ArcSwapOption::new(current),
             gate: Mutex::new(Gate::default()),
             done: watch::channel(0).0,
+            #[cfg(test)]
+            panic_in_fetch: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -338,21 +361,35 @@ impl KeyStore {
     /// Fetches and swaps in a new set; runs in its own task so that a cancelled request cannot
     /// abandon it half-way.
     async fn refresh(self: Arc<Self>) {
-        // Whatever happens below (even a panic), the gate is reopened and waiters woken.
-        struct Reopen<'a>(&'a KeyStore);
+        // Whatever happens below, even a panic, the gate is reopened and waiters woken. A
+        // refresh that ends without an outcome counts as a failed one, so that its backoff
+        // holds: otherwise every request after a panicking refresh would start a fetch.
+        struct Reopen<'a> {
+            store: &'a KeyStore,
+            started: Instant,
+            settled: bool,
+        }
         impl Drop for Reopen<'_> {
             fn drop(&mut self) {
-                // Both under the gate, so no caller sees the gate open before the count moves.
-                let mut gate = self.0.gate();
+                // All under the gate, so no caller sees the gate open before the count moves.
+                let mut gate = self.store.gate();
+                if !self.settled {
+                    self.store
+                        .record_failure(&mut gate, FetchError::Aborted, self.started);
+                }
                 gate.in_flight = false;
-                self.0.done.send_modify(|n| *n = n.wrapping_add(1));
+                self.store.done.send_modify(|n| *n = n.wrapping_add(1));
                 drop(gate);
             }
         }
-        let _reopen = Reopen(&self);
         let started = Instant::now();
+        let mut reopen = Reopen {
+            store: &self,
+            started,
+            settled: false,
+        };
         let result = self.fetch().await;
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let duration_ms = millis(started.elapsed());
         let issuer = &*self.issuer;
         let mut gate = self.gate();
         match result {
@@ -364,6 +401,7 @@ impl KeyStore {
                     (None, None) => {
                         // 304 without a set to keep: forget the validators and fetch afresh.
                         gate.validators = fetch::Validators::default();
+                        reopen.settled = true;
                         return;
                     }
                 };
@@ -402,33 +440,38 @@ impl KeyStore {
                 gate.last_error = None;
                 gate.last_success = Some(SystemTime::now());
             }
-            Err(error) => {
-                let backoff = jitter(
-                    self.policy
-                        .min_retry
-                        .saturating_mul(1 << gate.failures.min(16))
-                        .min(self.policy.max_retry),
-                    0.25,
-                );
-                gate.failures = gate.failures.saturating_add(1);
-                gate.retry_at = Some(Instant::now() + backoff);
-                // A failing JWKS location may have moved: look it up again next time.
-                gate.jwks_uri = None;
-                let status = match error {
-                    FetchError::Status(code) => code,
-                    _ => 0,
-                };
-                tracing::warn!(
-                    issuer,
-                    status,
-                    %error,
-                    duration_ms,
-                    retry_in_ms = backoff.as_millis() as u64,
-                    "JWKS fetch failed; keeping the last good key set"
-                );
-                gate.last_error = Some(error);
-            }
+            Err(error) => self.record_failure(&mut gate, error, started),
         }
+        reopen.settled = true;
+    }
+
+    /// Counts a failed refresh and sets when the next may start: `min_retry`, doubling with
+    /// each failure in a row up to `max_retry`, with jitter.
+    fn record_failure(&self, gate: &mut Gate, error: FetchError, started: Instant) {
+        let backoff = jitter(
+            self.policy
+                .min_retry
+                .saturating_mul(1 << gate.failures.min(16))
+                .min(self.policy.max_retry),
+            0.25,
+        );
+        gate.failures = gate.failures.saturating_add(1);
+        gate.retry_at = Some(later(Instant::now(), backoff));
+        // A failing JWKS location may have moved: look it up again next time.
+        gate.jwks_uri = None;
+        let status = match error {
+            FetchError::Status(code) => code,
+            _ => 0,
+        };
+        tracing::warn!(
+            issuer = &*self.issuer,
+            status,
+            %error,
+            duration_ms = millis(started.elapsed()),
+            retry_in_ms = millis(backoff),
+            "JWKS fetch failed; keeping the last good key set"
+        );
+        gate.last_error = Some(error);
     }
 
     /// One fetch: the set (`None` when the server answered 304) and its cache headers.
@@ -458,6 +501,13 @@ impl KeyStore {
             .fetcher
             .get_conditional(&jwks_uri, fetch::ACCEPT_JWKS, &validators)
             .await?;
+        #[cfg(test)]
+        if self
+            .panic_in_fetch
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            panic!("a fault injected by a test");
+        }
         let keys = match &fetched.body {
             None => None,
             Some(body) => Some(KeySet::from_jwks(body, &self.issuer).map_err(|e| match e {
@@ -466,5 +516,111 @@ impl KeyStore {
             })?),
         };
         Ok((fetched, keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::ErrorKind;
+
+    // RFC 7515 appendix A.3's P-256 key.
+    const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1",
+        "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+
+    fn policy() -> RefreshPolicy {
+        RefreshPolicy {
+            default_ttl: Duration::from_secs(60),
+            min_ttl: Duration::from_secs(1),
+            max_ttl: Duration::from_secs(60),
+            max_stale: Duration::from_secs(60),
+            unknown_kid_cooldown: Duration::from_secs(30),
+            min_retry: Duration::from_secs(10),
+            max_retry: Duration::from_secs(10),
+            allow_insecure_http: false,
+        }
+    }
+
+    /// A JWKS endpoint on loopback, and how many times it was asked.
+    async fn serve_jwks() -> (Url, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { JWKS }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = format!("http://{}/jwks", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (Url::parse(&url).expect("a URL"), hits)
+    }
+
+    fn store(url: Url) -> Arc<KeyStore> {
+        let fetcher = fetch::Fetcher::new(Duration::from_secs(2), 64 * 1024).expect("client");
+        Arc::new(KeyStore::new(
+            "https://idp.test".into(),
+            KeySource::JwksUri(url),
+            fetcher,
+            policy(),
+        ))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_refresh_still_sets_its_retry_delay() {
+        let (url, hits) = serve_jwks().await;
+        let store = store(url);
+        store.panic_in_fetch.store(true, Ordering::Relaxed);
+        for _ in 0..5 {
+            let error = store.keys_for(Some("k1")).await.unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::KeysUnavailable);
+            let retry = error.retry_after().expect("a retry hint");
+            assert!(retry > Duration::from_secs(5), "{retry:?}");
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "one fetch, then the backoff"
+        );
+        let status = store.status();
+        assert_eq!(status.last_error, Some(FetchError::Aborted));
+        assert_eq!(status.consecutive_failures, 1);
+        assert!(!store.gate().in_flight, "the gate is open again");
+
+        // Past the backoff, the next refresh may run, and succeeds once the fault is gone.
+        store.panic_in_fetch.store(false, Ordering::Relaxed);
+        store.gate().retry_at = None;
+        let loaded = store.keys_for(Some("k1")).await.expect("loads");
+        assert!(loaded.keys.has_kid("k1"));
+        assert_eq!(store.status().consecutive_failures, 0);
+    }
+
+    #[test]
+    fn lifetimes_and_backoffs_saturate_instead_of_overflowing() {
+        let keys = Arc::new(KeySet::default());
+        let mut policy = policy();
+        policy.max_stale = Duration::MAX;
+        for ttl in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::ZERO] {
+            let loaded = Loaded::new(Arc::clone(&keys), ttl, &policy);
+            assert!(loaded.refresh_at <= loaded.fresh_until);
+            assert!(loaded.fresh_until <= loaded.usable_until);
+        }
+        for d in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::ZERO] {
+            // A factor of exactly 1 (spread 0, or a random 0) is the edge: `Duration::MAX`
+            // in `f64` seconds rounds up past it.
+            assert_eq!(jitter(d, 0.0), d);
+            assert!(jitter(d, 0.25) <= d);
+            assert!(jitter(d, 1.0) <= d);
+        }
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
     }
 }

@@ -1,8 +1,8 @@
 //! The verified-token cache: a token seen before skips parsing and its signature check.
 //!
 //! Safety rests on three rules, each checked on every hit:
-//! - **No false hit.** The key is the whole token, compared byte for byte after the hash
-//!   matches; a token differing in one byte is a different entry.
+//! - **No false hit.** An entry keeps its whole token, compared byte for byte once the hash it
+//!   is found by matches; a token differing in one byte is a different entry.
 //! - **Never past `exp`.** `exp`, `nbf` and `iat` are re-checked with the leeway on each hit;
 //!   a hit that fails them is evicted and validated afresh (which gives the right error).
 //! - **Never past its key.** An entry remembers the key that verified it. If a refresh
@@ -14,14 +14,28 @@
 //! store each instead of a cache insertion (and cannot evict the tokens that keep coming back),
 //! while a client's token, used again and again, pays for one extra validation in its life.
 //!
-//! Size is bounded by an entry count ([`crate::defaults::TOKEN_CACHE_CAPACITY`]); eviction is
-//! moka's (TinyLFU admission, LRU eviction). Entries carry no timer: moka's per-entry expiry costs a clock
-//! read and timer-wheel work on every hit, and the `exp` check above already refuses expired
-//! entries, which capacity eviction then clears.
+//! Size is bounded twice: by an entry count ([`crate::defaults::TOKEN_CACHE_CAPACITY`]) and by
+//! the heap the entries hold ([`crate::defaults::TOKEN_CACHE_MAX_BYTES`]), since a token at
+//! the size cap can hold a hundred times more than a typical one. Each entry is weighed by an
+//! estimate of its heap from above (see [`entry_bytes`]), and weighs at least
+//! `max_bytes / capacity`, so that one moka weight bounds both. Eviction is moka's (TinyLFU
+//! admission, LRU eviction), applied at each insertion so that the budget holds at all times.
+//!
+//! Entries are found by a 64-bit hash of the token (seeded at random), not by the token: moka
+//! keeps the key of a removed entry until its table is next rebuilt, and 8 KiB tokens kept
+//! that way doubled the heap of a full cache. Entries carry no timer: moka's per-entry expiry
+//! costs a clock read and timer-wheel work on every hit, and the `exp` check above already
+//! refuses expired entries, which eviction then clears.
 
+use std::any::Any;
 use std::hash::BuildHasher;
+use std::mem::size_of;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
 
 use crate::jwks::{KeyStore, VerifyingKey};
 use crate::verify::claims::Claims;
@@ -39,24 +53,33 @@ pub(crate) enum Binding {
 }
 
 struct Entry<T> {
+    token: Box<str>,
     claims: Claims<T>,
     binding: Binding,
+    /// Its moka weight: its estimated heap, at least `max_bytes / capacity`.
+    weight: u32,
 }
 
-type Store<T> = moka::sync::Cache<Box<str>, Arc<Entry<T>>, foldhash::fast::RandomState>;
+type Store<T> = moka::sync::Cache<u64, Arc<Entry<T>>, foldhash::fast::RandomState>;
 
 /// Verified tokens and their claims; owned by the validator's shared state.
 pub(crate) struct TokenCache<T> {
     entries: Store<T>,
+    /// Seeded at random, so that no one can make tokens collide on purpose.
+    hasher: foldhash::fast::RandomState,
     seen_once: SeenOnce,
     leeway: i64,
+    /// The byte budget; an entry estimated above it is not remembered.
+    max_bytes: u64,
+    /// The least weight of an entry: `capacity` entries of it fill the budget, so that no
+    /// more than `capacity` entries ever fit.
+    least_weight: u32,
 }
 
 /// Hashes of tokens validated once, one per slot (direct-mapped; a collision only forgets).
 /// A false "seen" merely caches a token that has just passed full validation.
 struct SeenOnce {
     slots: Box<[AtomicU64]>,
-    hasher: foldhash::fast::RandomState,
 }
 
 impl SeenOnce {
@@ -67,14 +90,13 @@ impl SeenOnce {
         let slots = capacity.clamp(1, Self::MAX_SLOTS).next_power_of_two();
         Self {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
-    /// Whether `token` was seen before; if not, remembers it.
-    fn seen_before(&self, token: &str) -> bool {
+    /// Whether the token of this hash was seen before; if not, remembers it.
+    fn seen_before(&self, hash: u64) -> bool {
         // Never 0, which marks an empty slot.
-        let hash = self.hasher.hash_one(token) | 1;
+        let hash = hash | 1;
         // The low bits pick the slot: the slot count is a power of two.
         let index = usize::try_from(hash).unwrap_or(usize::MAX) & (self.slots.len() - 1);
         let slot = &self.slots[index];
@@ -87,22 +109,31 @@ impl SeenOnce {
 }
 
 impl<T: Send + Sync + 'static> TokenCache<T> {
-    /// A cache of at most `capacity` tokens; `leeway` in seconds, as for validation.
-    pub(crate) fn new(capacity: u64, leeway: i64) -> Self {
+    /// A cache of at most `capacity` tokens holding at most `max_bytes` of heap (both
+    /// non-zero); `leeway` in seconds, as for validation.
+    pub(crate) fn new(capacity: u64, max_bytes: u64, leeway: i64) -> Self {
+        let capacity = capacity.max(1);
+        // A weight is a u32: keep `max_bytes / capacity` within one.
+        let max_bytes = max_bytes.min(capacity.saturating_mul(u64::from(u32::MAX)));
         Self {
             entries: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
-                // and the hasher's random seed keeps hash flooding impractical.
+                .max_capacity(max_bytes)
+                .weigher(|_, entry: &Arc<Entry<T>>| entry.weight)
                 .build_with_hasher(foldhash::fast::RandomState::default()),
+            // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
+            // and the random seed keeps hash flooding impractical.
+            hasher: foldhash::fast::RandomState::default(),
             seen_once: SeenOnce::new(capacity),
             leeway,
+            max_bytes,
+            least_weight: u32::try_from(max_bytes.div_ceil(capacity)).unwrap_or(u32::MAX),
         }
     }
 
     /// The claims of `token` if it was verified before and every rule above still holds.
     pub(crate) fn get(&self, token: &str, now: i64) -> Option<Claims<T>> {
-        let entry = self.entries.get(token)?;
+        let hash = self.hasher.hash_one(token);
+        let entry = self.entries.get(&hash).filter(|e| *e.token == *token)?;
         let still_valid = rules::check_times(entry.claims.registered(), now, self.leeway).is_ok()
             && match &entry.binding {
                 Binding::Secret => true,
@@ -111,21 +142,37 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         if still_valid {
             Some(entry.claims.clone())
         } else {
-            self.entries.invalidate(token);
+            self.entries.invalidate(&hash);
             None
         }
     }
 
     /// Remembers a token that has just passed full validation, if it is its second time.
     pub(crate) fn insert(&self, token: &str, claims: &Claims<T>, binding: Binding) {
-        if !self.seen_once.seen_before(token) {
+        let hash = self.hasher.hash_one(token);
+        if !self.seen_once.seen_before(hash) {
             return;
         }
+        // An entry heavier than the whole budget is not remembered.
+        let Some(bytes) = entry_bytes(token, claims).filter(|b| *b <= self.max_bytes) else {
+            return;
+        };
         let entry = Entry {
+            token: token.into(),
             claims: claims.clone(),
             binding,
+            weight: u32::try_from(bytes)
+                .unwrap_or(u32::MAX)
+                .max(self.least_weight),
         };
-        self.entries.insert(token.into(), Arc::new(entry));
+        self.entries.insert(hash, Arc::new(entry));
+        // moka evicts in batches, up to 64 insertions late, and frees what it evicted two
+        // epochs later (crossbeam-epoch), each housekeeping run advancing the epoch once when
+        // no other thread is inside the cache. Three runs now evict and reclaim, so that the
+        // heap stays within the budget; insertions are rare (once in a token's life).
+        for _ in 0..3 {
+            self.entries.run_pending_tasks();
+        }
     }
 
     #[cfg(test)]
@@ -133,6 +180,118 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
     }
+
+    #[cfg(test)]
+    pub(crate) fn weighted_size(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
+    }
+}
+
+/// moka's own bookkeeping per entry: its key `Arc`, entry, entry info and access-order node,
+/// its share of the hash table and of the frequency sketch. Measured with dhat: about 250
+/// bytes an entry in a cache of 1 000 entries or more, up to 1 KB in a cache of a few (its
+/// tables' first allocations, shared by few).
+const MOKA_BYTES_PER_ENTRY: usize = 1024;
+
+/// A heap block of `n` bytes as the allocator takes it, from above: rounded up to 16 bytes,
+/// plus 16 for its header.
+fn block(n: usize) -> usize {
+    match n {
+        0 => 0,
+        n => (n.saturating_add(15) & !15).saturating_add(16),
+    }
+}
+
+/// An estimate from above of the heap one entry holds: the token, the claims (registered
+/// claims, scopes, user-defined claims) and moka's bookkeeping. `None` when it cannot be
+/// estimated (then the entry is not remembered).
+///
+/// The default claims, a JSON map, are walked. A user-defined `T` cannot be looked into: it
+/// is charged what the JSON map of the same payload would hold, which assumes that `T` holds
+/// no more than the JSON it is read from (true of plain structs, strings and vectors; a
+/// type that allocates ahead, or keeps what it ignores, is under-counted).
+fn entry_bytes<T: 'static>(token: &str, claims: &Claims<T>) -> Option<u64> {
+    let r = claims.registered();
+    let strings = [
+        Some(&r.iss),
+        r.sub.as_ref(),
+        r.jti.as_ref(),
+        r.client_id.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(&r.aud)
+    .map(|s| block(s.capacity()))
+    .sum::<usize>();
+    let audiences = block(r.aud.capacity().saturating_mul(size_of::<String>()));
+    let scopes = claims.scopes();
+    let scope_list = block(2 * size_of::<usize>() + scopes.len() * size_of::<Box<str>>());
+    let scope_strings = scopes.iter().map(|s| block(s.len())).sum::<usize>();
+    let total = [
+        MOKA_BYTES_PER_ENTRY,
+        block(token.len()),
+        block(2 * size_of::<usize>() + size_of::<Entry<T>>()),
+        block(claims.inline_bytes()),
+        strings,
+        audiences,
+        scope_list,
+        scope_strings,
+        extra_bytes(token, claims.extra())?,
+    ]
+    .into_iter()
+    .fold(0usize, usize::saturating_add);
+    u64::try_from(total).ok()
+}
+
+/// The heap of the user-defined claims, from above; see [`entry_bytes`].
+fn extra_bytes<T: 'static>(token: &str, extra: &T) -> Option<usize> {
+    let extra: &dyn Any = extra;
+    if let Some(map) = extra.downcast_ref::<Map<String, Value>>() {
+        return Some(map_bytes(map));
+    }
+    if let Some(value) = extra.downcast_ref::<Value>() {
+        return Some(value_bytes(value));
+    }
+    // Parsed again, once in the token's life: the map it was read from is gone.
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    let map = serde_json::from_slice::<Map<String, Value>>(&payload).ok()?;
+    Some(map_bytes(&map))
+}
+
+/// A JSON value's heap, from above. Numbers hold none (serde_json without its
+/// `arbitrary_precision` feature). Recursion is as deep as the JSON, which serde_json limits
+/// to 128 levels.
+fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => block(s.capacity()),
+        Value::Array(items) => items.iter().fold(
+            block(items.capacity().saturating_mul(size_of::<Value>())),
+            |sum, item| sum.saturating_add(value_bytes(item)),
+        ),
+        Value::Object(map) => map_bytes(map),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
+/// A JSON map's heap, from above: its B-tree nodes (std's: at most 11 entries in line per
+/// node, at least 5 in every node but the root, so at most `len / 5 + 1` nodes, each
+/// counted at the size of an internal node), then its keys and values.
+fn map_bytes(map: &Map<String, Value>) -> usize {
+    const CAPACITY: usize = 11;
+    const MIN_LEN: usize = 5;
+    let header = 2 * size_of::<usize>();
+    let in_line = CAPACITY * (size_of::<String>() + size_of::<Value>());
+    let edges = (CAPACITY + 1) * size_of::<usize>();
+    let nodes = match map.len() {
+        0 => 0,
+        1..=CAPACITY => block(header + in_line),
+        len => (len / MIN_LEN + 1).saturating_mul(block(header + in_line + edges)),
+    };
+    map.iter().fold(nodes, |sum, (key, value)| {
+        sum.saturating_add(block(key.capacity()))
+            .saturating_add(value_bytes(value))
+    })
 }
 
 #[cfg(test)]
@@ -141,7 +300,7 @@ mod tests {
     use serde_json::json;
 
     use crate::verify::validator::now;
-    use crate::{ErrorKind, Issuer, Validator};
+    use crate::{ErrorKind, Issuer, Validator, defaults};
 
     const SECRET: &[u8] = b"a shared secret of thirty-two bytes!";
 
@@ -167,6 +326,127 @@ mod tests {
             &EncodingKey::from_secret(SECRET),
         )
         .expect("signs")
+    }
+
+    /// What fills a token up to the size cap: one long string, or the JSON that holds the most
+    /// heap per byte (numbers in an array; one-entry objects in an array).
+    #[derive(Debug, Clone, Copy)]
+    enum Shape {
+        LongString,
+        Numbers,
+        TinyObjects,
+    }
+
+    fn filled_token(jti: u64, shape: Shape, filler: usize) -> String {
+        let pad = match shape {
+            Shape::LongString => json!("x".repeat(filler)),
+            Shape::Numbers => json!(vec![0; filler]),
+            Shape::TinyObjects => json!(vec![json!({"": 0}); filler]),
+        };
+        let claims = json!({"iss": "https://idp", "aud": "api", "exp": now() + 600,
+            "jti": format!("{jti:08}"), "scope": "read write", "pad": pad});
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .expect("signs")
+    }
+
+    /// The largest filler with which a token of `shape` stays within the size cap.
+    fn max_filler(shape: Shape) -> usize {
+        let fits = |filler| filled_token(0, shape, filler).len() <= defaults::MAX_TOKEN_BYTES;
+        let (mut low, mut high) = (0, defaults::MAX_TOKEN_BYTES);
+        while low + 1 < high {
+            let middle = (low + high) / 2;
+            if fits(middle) {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        low
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Typed {
+        #[allow(dead_code)]
+        pad: serde_json::Value,
+    }
+
+    #[tokio::test]
+    async fn tokens_at_the_size_cap_fill_the_cache_up_to_its_byte_budget_only() {
+        const BUDGET: u64 = 1024 * 1024;
+        let builder = || {
+            Validator::builder()
+                .issuer(
+                    Issuer::new("https://idp")
+                        .audience("api")
+                        .hmac_secret(SECRET),
+                )
+                .token_cache_max_bytes(BUDGET)
+        };
+        for shape in [Shape::LongString, Shape::Numbers, Shape::TinyObjects] {
+            let filler = max_filler(shape);
+            let tokens: Vec<String> = (0..150)
+                .map(|jti| filled_token(jti, shape, filler))
+                .collect();
+            assert!(
+                tokens
+                    .iter()
+                    .all(|t| t.len() + 64 > defaults::MAX_TOKEN_BYTES)
+            );
+            let json = builder().build().expect("valid configuration");
+            let typed = builder()
+                .extra_claims::<Typed>()
+                .build()
+                .expect("valid configuration");
+            for token in tokens.iter().chain(&tokens) {
+                json.validate(token).await.expect("valid");
+                typed.validate(token).await.expect("valid");
+            }
+            let json = json.cache().expect("on");
+            let typed = typed.cache().expect("on");
+            for (claims, entries, weight) in [
+                ("JSON map", json.len(), json.weighted_size()),
+                ("typed", typed.len(), typed.weighted_size()),
+            ] {
+                eprintln!(
+                    "{shape:?}, {claims}: {entries} entries, {} bytes each",
+                    weight / entries.max(1)
+                );
+                assert!(weight <= BUDGET, "{shape:?}, {claims}: {weight}");
+                assert!(
+                    entries > 0 && entries < 100,
+                    "{shape:?}, {claims}: {entries}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_entry_weighs_at_least_its_share_of_the_budget() {
+        let validator = Validator::builder()
+            .issuer(
+                Issuer::new("https://idp")
+                    .audience("api")
+                    .hmac_secret(SECRET),
+            )
+            .token_cache_capacity(10)
+            .token_cache_max_bytes(1_000_000)
+            .build()
+            .expect("valid configuration");
+        let cache = validator.cache().expect("on");
+        let token = token(now() + 600, 1);
+        for _ in 0..2 {
+            validator.validate(&token).await.expect("valid");
+        }
+        assert_eq!(cache.len(), 1);
+        assert_eq!(
+            cache.weighted_size(),
+            100_000,
+            "a small token weighs a tenth"
+        );
     }
 
     #[tokio::test]
@@ -235,11 +515,21 @@ mod tests {
         assert!(cache.len() <= 50, "{} entries", cache.len());
         assert!(cache.len() > 0, "tokens seen again are cached");
 
-        let off = self::validator(0);
         let again = token(now() + 600, 1);
-        for _ in 0..3 {
-            off.validate(&again).await.expect("valid");
+        let no_bytes = Validator::builder()
+            .issuer(
+                Issuer::new("https://idp")
+                    .audience("api")
+                    .hmac_secret(SECRET),
+            )
+            .token_cache_max_bytes(0)
+            .build()
+            .expect("valid configuration");
+        for off in [self::validator(0), no_bytes] {
+            for _ in 0..3 {
+                off.validate(&again).await.expect("valid");
+            }
+            assert!(off.cached(&again).is_none());
         }
-        assert!(off.cached(&again).is_none());
     }
 }

@@ -64,6 +64,11 @@ impl<T> Claims<T> {
         &self.inner.registered
     }
 
+    /// The size of the shared allocation: the reference counts and the claims in line.
+    pub(crate) fn inline_bytes(&self) -> usize {
+        2 * size_of::<usize>() + size_of::<Inner<T>>()
+    }
+
     /// `iss`: the issuer, equal to one of the trusted issuers.
     pub fn issuer(&self) -> &str {
         &self.inner.registered.iss

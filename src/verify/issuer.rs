@@ -8,7 +8,7 @@ use jsonwebtoken::Algorithm;
 
 use crate::defaults;
 use crate::error::ConfigError;
-use crate::jwks::fetch::{Fetcher, check_url};
+use crate::jwks::fetch::{Fetcher, check_url, has_userinfo, without_userinfo};
 use crate::jwks::key::{AlgSet, KeySet, VerifyingKey};
 use crate::jwks::{KeySource, KeyStore, RefreshPolicy};
 use crate::verify::rules::TypPolicy;
@@ -95,9 +95,9 @@ impl Issuer {
 impl fmt::Debug for Issuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Issuer")
-            .field("issuer", &self.issuer)
+            .field("issuer", &without_userinfo(&self.issuer))
             .field("audiences", &self.audiences)
-            .field("jwks_uri", &self.jwks_uri)
+            .field("jwks_uri", &self.jwks_uri.as_deref().map(without_userinfo))
             .field("static_jwks", &self.static_jwks.is_some())
             .field(
                 "hmac_secret",
@@ -125,6 +125,10 @@ impl IssuerEntry {
         fetcher: &Fetcher,
         policy: RefreshPolicy,
     ) -> Result<Self, ConfigError> {
+        // First, so that no later error shows them: an issuer is not always fetched from.
+        if url::Url::parse(&config.issuer).is_ok_and(|url| has_userinfo(&url)) {
+            return Err(ConfigError::CredentialsInUrl { setting: "issuer" });
+        }
         check_identifier("issuer", &config.issuer)?;
         if config.audiences.is_empty() {
             return Err(ConfigError::NoAudience(config.issuer));

@@ -37,6 +37,7 @@ pub struct ValidatorBuilder<T = JsonClaims> {
     max_document_bytes: usize,
     refresh: RefreshPolicy,
     token_cache_capacity: u64,
+    token_cache_max_bytes: u64,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -49,6 +50,7 @@ impl<T> fmt::Debug for ValidatorBuilder<T> {
             .field("scope_claims", &self.scope_claims)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("token_cache_capacity", &self.token_cache_capacity)
+            .field("token_cache_max_bytes", &self.token_cache_max_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -60,7 +62,9 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
-    /// Clock skew tolerated on `exp`, `nbf`, `iat` (default [`defaults::LEEWAY`]).
+    /// Clock skew tolerated on `exp`, `nbf`, `iat` (default [`defaults::LEEWAY`]). More than
+    /// [`defaults::MAX_LEEWAY`] is refused by [`build`](Self::build) with
+    /// [`ConfigError::TooLong`]: it would keep expired tokens working.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -86,46 +90,51 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
-    /// Timeout of one metadata or JWKS request (default [`defaults::FETCH_TIMEOUT`]).
+    /// Timeout of one metadata or JWKS request (default [`defaults::FETCH_TIMEOUT`]). Any
+    /// value is taken as it is; the first requests of an issuer wait for its first fetch, so
+    /// they may wait that long.
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.fetch_timeout = timeout;
         self
     }
 
     /// Freshness of a key set whose JWKS response gives none
-    /// (default [`defaults::JWKS_TTL`]).
+    /// (default [`defaults::JWKS_TTL`]); clamped to [`defaults::MAX_KEY_TIMING`].
     pub fn jwks_ttl(mut self, ttl: Duration) -> Self {
-        self.refresh.default_ttl = ttl;
+        self.refresh.default_ttl = ttl.min(defaults::MAX_KEY_TIMING);
         self
     }
 
     /// Bounds on the freshness a JWKS response may ask for with `Cache-Control: max-age` or
-    /// `Expires` (default [`defaults::MIN_JWKS_TTL`] to [`defaults::MAX_JWKS_TTL`]).
+    /// `Expires` (default [`defaults::MIN_JWKS_TTL`] to [`defaults::MAX_JWKS_TTL`]). Both are
+    /// clamped to [`defaults::MAX_KEY_TIMING`]; a `max` below `min` is taken as `min`.
     pub fn jwks_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.refresh.min_ttl = min;
-        self.refresh.max_ttl = max.max(min);
+        self.refresh.min_ttl = min.min(defaults::MAX_KEY_TIMING);
+        self.refresh.max_ttl = max.clamp(self.refresh.min_ttl, defaults::MAX_KEY_TIMING);
         self
     }
 
     /// How long past its freshness a key set stays in use while refreshes fail
-    /// (default [`defaults::MAX_STALE`]). Past it, requests get 503.
+    /// (default [`defaults::MAX_STALE`]). Past it, requests get 503. Clamped to
+    /// [`defaults::MAX_KEY_TIMING`].
     pub fn max_stale(mut self, max_stale: Duration) -> Self {
-        self.refresh.max_stale = max_stale;
+        self.refresh.max_stale = max_stale.min(defaults::MAX_KEY_TIMING);
         self
     }
 
     /// Wait after a failed fetch: `min`, doubling per failure up to `max`, with jitter
-    /// (default [`defaults::MIN_RETRY`] to [`defaults::MAX_RETRY`]).
+    /// (default [`defaults::MIN_RETRY`] to [`defaults::MAX_RETRY`]). Both are clamped to
+    /// [`defaults::MAX_KEY_TIMING`]; a `max` below `min` is taken as `min`.
     pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.refresh.min_retry = min;
-        self.refresh.max_retry = max.max(min);
+        self.refresh.min_retry = min.min(defaults::MAX_KEY_TIMING);
+        self.refresh.max_retry = max.clamp(self.refresh.min_retry, defaults::MAX_KEY_TIMING);
         self
     }
 
     /// Least time between two refreshes caused by unknown `kid`s
-    /// (default [`defaults::UNKNOWN_KID_COOLDOWN`]).
+    /// (default [`defaults::UNKNOWN_KID_COOLDOWN`]); clamped to [`defaults::MAX_KEY_TIMING`].
     pub fn unknown_kid_cooldown(mut self, cooldown: Duration) -> Self {
-        self.refresh.unknown_kid_cooldown = cooldown;
+        self.refresh.unknown_kid_cooldown = cooldown.min(defaults::MAX_KEY_TIMING);
         self
     }
 
@@ -135,9 +144,25 @@ impl<T> ValidatorBuilder<T> {
     /// A remembered token skips parsing and its signature check, but never its expiry:
     /// `exp`, `nbf` and `iat` are checked again on every use, and a token whose key has left
     /// the issuer's set is validated afresh (and so rejected). Each entry holds the token and
-    /// its claims, 2.4–4 KB for tokens of 800–900 bytes.
+    /// its claims; see [`token_cache_max_bytes`](Self::token_cache_max_bytes) for the bound on
+    /// their size.
     pub fn token_cache_capacity(mut self, capacity: u64) -> Self {
         self.token_cache_capacity = capacity;
+        self
+    }
+
+    /// Most heap the token cache may hold, in bytes (default
+    /// [`defaults::TOKEN_CACHE_MAX_BYTES`]); `0` turns the cache off.
+    ///
+    /// Each entry is weighed by an estimate from above of what it holds: the token, its
+    /// claims (for the default claims, the JSON map is walked; a user-defined type is charged
+    /// what that map would hold), the allocator's rounding and the cache's bookkeeping. The
+    /// sum stays within this bound at all times; an entry estimated above it is not cached.
+    /// A 900-byte token is estimated at 6 KB (4 KB measured), one at
+    /// [`defaults::MAX_TOKEN_BYTES`] at 19 KB to 560 KB depending on its JSON. moka's tables
+    /// add a few tens of KB whatever the cache holds.
+    pub fn token_cache_max_bytes(mut self, bytes: u64) -> Self {
+        self.token_cache_max_bytes = bytes;
         self
     }
 
@@ -153,6 +178,7 @@ impl<T> ValidatorBuilder<T> {
             max_document_bytes: self.max_document_bytes,
             refresh: self.refresh,
             token_cache_capacity: self.token_cache_capacity,
+            token_cache_max_bytes: self.token_cache_max_bytes,
             _claims: PhantomData,
         }
     }
@@ -168,6 +194,12 @@ impl<T> ValidatorBuilder<T> {
     {
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
+        }
+        if self.leeway > defaults::MAX_LEEWAY {
+            return Err(ConfigError::TooLong {
+                setting: "leeway",
+                max: defaults::MAX_LEEWAY,
+            });
         }
         let fetcher = Fetcher::new(self.fetch_timeout, self.max_document_bytes)?;
         let mut policy = self.refresh;
@@ -187,8 +219,15 @@ impl<T> ValidatorBuilder<T> {
                 leeway,
                 max_token_bytes: self.max_token_bytes,
                 scope_claims: self.scope_claims,
-                cache: (self.token_cache_capacity > 0)
-                    .then(|| TokenCache::new(self.token_cache_capacity, leeway)),
+                cache: (self.token_cache_capacity > 0 && self.token_cache_max_bytes > 0).then(
+                    || {
+                        TokenCache::new(
+                            self.token_cache_capacity,
+                            self.token_cache_max_bytes,
+                            leeway,
+                        )
+                    },
+                ),
             }),
         })
     }
@@ -263,6 +302,7 @@ impl Validator {
                 allow_insecure_http: false,
             },
             token_cache_capacity: defaults::TOKEN_CACHE_CAPACITY,
+            token_cache_max_bytes: defaults::TOKEN_CACHE_MAX_BYTES,
             _claims: PhantomData,
         }
     }
@@ -619,6 +659,101 @@ mod tests {
             let s = [b];
             let text = std::str::from_utf8(&s).unwrap_or("\u{80}");
             assert_eq!(is_base64url(text), expected, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn a_leeway_past_its_bound_is_refused_and_key_timings_are_clamped() {
+        let issuer = || {
+            Issuer::new("https://idp")
+                .audience("a")
+                .jwks(r#"{"keys":[]}"#)
+        };
+        for leeway in [defaults::MAX_LEEWAY + Duration::from_secs(1), Duration::MAX] {
+            let error = Validator::builder()
+                .issuer(issuer())
+                .leeway(leeway)
+                .build()
+                .unwrap_err();
+            assert_eq!(
+                error,
+                ConfigError::TooLong {
+                    setting: "leeway",
+                    max: defaults::MAX_LEEWAY
+                }
+            );
+            assert_eq!(error.to_string(), "leeway may be at most 3600 s");
+        }
+        let builder = Validator::builder()
+            .jwks_ttl(Duration::MAX)
+            .jwks_ttl_bounds(Duration::MAX, Duration::ZERO)
+            .max_stale(Duration::MAX)
+            .retry_backoff(Duration::MAX, Duration::MAX)
+            .unknown_kid_cooldown(Duration::MAX);
+        let most = defaults::MAX_KEY_TIMING;
+        let policy = builder.refresh;
+        assert_eq!(
+            [
+                policy.default_ttl,
+                policy.min_ttl,
+                policy.max_ttl,
+                policy.max_stale,
+                policy.min_retry,
+                policy.max_retry,
+                policy.unknown_kid_cooldown
+            ],
+            [most; 7]
+        );
+    }
+
+    #[test]
+    fn credentials_in_the_issuer_or_jwks_uri_are_refused_and_never_shown() {
+        const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256",
+            "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let with_creds = "https://alice:s3cret@idp.example.com";
+        let cases = [
+            ("issuer", Issuer::new(with_creds).audience("a")),
+            ("issuer", Issuer::new(with_creds)),
+            (
+                "issuer",
+                Issuer::new(with_creds)
+                    .audience("a")
+                    .jwks_uri("https://idp.example.com/keys"),
+            ),
+            ("issuer", Issuer::new(with_creds).audience("a").jwks(JWKS)),
+            (
+                "issuer",
+                Issuer::new("https://alice@idp.example.com").audience("a"),
+            ),
+            (
+                "jwks_uri",
+                Issuer::new("https://idp.example.com")
+                    .audience("a")
+                    .jwks_uri("https://alice:s3cret@idp.example.com/keys"),
+            ),
+            (
+                "jwks_uri",
+                Issuer::new("https://idp.example.com")
+                    .audience("a")
+                    .jwks_uri("http://alice:s3cret@idp.example.com/keys"),
+            ),
+        ];
+        for (setting, issuer) in cases {
+            let builder = Validator::builder().issuer(issuer);
+            let shown = format!("{builder:?}");
+            assert!(
+                !shown.contains("alice") && !shown.contains("s3cret"),
+                "{shown}"
+            );
+            let error = builder.build().unwrap_err();
+            assert_eq!(error, ConfigError::CredentialsInUrl { setting });
+            let shown = format!("{error} {error:?}");
+            assert!(shown.contains(setting), "{shown}");
+            assert!(
+                !shown.contains("alice") && !shown.contains("s3cret"),
+                "{shown}"
+            );
         }
     }
 
