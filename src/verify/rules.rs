@@ -242,6 +242,10 @@ mod tests {
             check_times(&r(100, None, Some(60)), 50, 5),
             Err(ErrorKind::IssuedInFuture)
         );
+        // At the edge of the leeway, every rule still accepts.
+        assert_eq!(check_times(&r(100, None, Some(55)), 50, 5), Ok(()));
+        assert_eq!(check_times(&r(100, Some(55), None), 50, 5), Ok(()));
+        assert_eq!(check_times(&r(100, None, None), 104, 5), Ok(()));
         assert_eq!(check_times(&r(i64::MAX, None, None), 0, 30), Ok(()));
     }
 
