@@ -111,7 +111,7 @@ impl Rejection {
     pub fn retry_after(&self) -> Option<u64> {
         self.error
             .retry_after()
-            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+            .map(|d| d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)))
             .map(|s| s.max(1))
     }
 
