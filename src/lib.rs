@@ -212,6 +212,9 @@
 pub mod client;
 pub mod defaults;
 mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod jwks;
 #[cfg(feature = "test-util")]

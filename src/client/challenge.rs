@@ -20,15 +20,15 @@ pub(crate) fn says_invalid_token(headers: &HeaderMap) -> bool {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-struct Challenge<'a> {
-    scheme: &'a str,
+pub(crate) struct Challenge<'a> {
+    pub(crate) scheme: &'a str,
     /// Auth-params with quoted values unescaped; a token68 is left out.
-    params: Vec<(&'a str, String)>,
+    pub(crate) params: Vec<(&'a str, String)>,
 }
 
 /// `#challenge`, where `challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. Parsing is
 /// lenient: an element that fits nowhere is skipped.
-fn parse(header: &str) -> Vec<Challenge<'_>> {
+pub(crate) fn parse(header: &str) -> Vec<Challenge<'_>> {
     let mut challenges: Vec<Challenge<'_>> = Vec::new();
     let mut rest = header;
     loop {

@@ -209,7 +209,7 @@ fn classify(error: reqwest::Error) -> FetchError {
 }
 
 /// A token (§5.1) or a refusal (§5.2) from the token endpoint's answer.
-fn parse_response(
+pub(crate) fn parse_response(
     status: u16,
     body: &[u8],
     endpoint: &Endpoint,

@@ -58,16 +58,16 @@
 //! (whichever comes first), 5 minutes assumed when `expires_in` is missing, 10 s request
 //! timeout, 64 KiB response cap, https except for loopback hosts, no redirects.
 
-mod challenge;
+pub(crate) mod challenge;
 pub mod defaults;
-mod endpoint;
+pub(crate) mod endpoint;
 mod error;
 mod future;
 mod layer;
 mod replay;
 mod service;
 mod source;
-mod token;
+pub(crate) mod token;
 
 pub use endpoint::AuthMethod;
 pub use error::{BearerError, ErrorCode, ErrorResponse, TokenError};

@@ -67,7 +67,7 @@ pub(crate) async fn discover(
     Err(last_error)
 }
 
-fn endpoint_from(
+pub(crate) fn endpoint_from(
     body: &[u8],
     issuer: &str,
     endpoint: Endpoint,
