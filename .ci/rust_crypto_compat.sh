@@ -11,4 +11,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 manifest=compat/rust-crypto/Cargo.toml
 cargo fmt --manifest-path "$manifest" -- --check
 cargo clippy --manifest-path "$manifest" --all-targets --locked -- -D warnings
-cargo test --manifest-path "$manifest" --locked
+cargo test --manifest-path "$manifest" --locked --tests
