@@ -51,6 +51,19 @@ pub enum ErrorKind {
     /// A [`RequireScopeLayer`](crate::RequireScopeLayer) found no guard in front of it: the
     /// layers are in the wrong order (answered 500, and logged once as an error).
     GuardMissing,
+    /// A valid token whose claims fail a [`ClaimPredicate`](crate::ClaimPredicate) of the
+    /// guard or the route (`tenant` = `acme`): 403 `insufficient_scope` naming no scope, since
+    /// more scopes would not help.
+    ForbiddenClaim,
+    /// A claim fails a predicate of its issuer ([`Issuer::require_claim`](crate::Issuer::require_claim)),
+    /// such as a Cognito ID token's `token_use` = `id`: not a token this API accepts (401).
+    UnacceptedClaim,
+    /// The calling client is not on the issuer's
+    /// [`allowed_clients`](crate::Issuer::allowed_clients) list (401).
+    ClientNotAllowed,
+    /// A `Claims<U>` extractor asked for another claims type than the guard's `Claims<T>`: a
+    /// server misconfiguration (500, logged as an error naming both types).
+    ClaimsTypeMismatch,
 }
 
 impl ErrorKind {
@@ -77,6 +90,10 @@ impl ErrorKind {
     /// | `InsufficientScope` | `insufficient_scope` |
     /// | `KeysUnavailable` | `keys_unavailable` |
     /// | `GuardMissing` | `guard_missing` |
+    /// | `ForbiddenClaim` | `forbidden_claim` |
+    /// | `UnacceptedClaim` | `unaccepted_claim` |
+    /// | `ClientNotAllowed` | `client_not_allowed` |
+    /// | `ClaimsTypeMismatch` | `claims_type_mismatch` |
     ///
     /// ```
     /// assert_eq!(bearer_guard::ErrorKind::Expired.code(), "token_expired");
@@ -101,6 +118,10 @@ impl ErrorKind {
             Self::InsufficientScope => "insufficient_scope",
             Self::KeysUnavailable => "keys_unavailable",
             Self::GuardMissing => "guard_missing",
+            Self::ForbiddenClaim => "forbidden_claim",
+            Self::UnacceptedClaim => "unaccepted_claim",
+            Self::ClientNotAllowed => "client_not_allowed",
+            Self::ClaimsTypeMismatch => "claims_type_mismatch",
         }
     }
 
@@ -118,7 +139,11 @@ impl ErrorKind {
             Self::InvalidIssuer => "The access token comes from an untrusted issuer",
             Self::InsufficientScope => "The access token lacks the required scope",
             Self::KeysUnavailable => "The signing keys are temporarily unavailable",
-            Self::GuardMissing => "The server cannot check access tokens on this route",
+            Self::GuardMissing | Self::ClaimsTypeMismatch => {
+                "The server cannot check access tokens on this route"
+            }
+            Self::ForbiddenClaim => "The access token is not allowed on this resource",
+            Self::ClientNotAllowed => "The client is not allowed to call this resource",
             Self::Malformed
             | Self::AlgorithmNotAllowed
             | Self::UnsupportedCriticalHeader
@@ -126,7 +151,8 @@ impl ErrorKind {
             | Self::UnknownKey
             | Self::InvalidSignature
             | Self::IssuedInFuture
-            | Self::InvalidClaim => "The access token is invalid",
+            | Self::InvalidClaim
+            | Self::UnacceptedClaim => "The access token is invalid",
         }
     }
 
@@ -139,6 +165,8 @@ impl ErrorKind {
                 | Self::InsufficientScope
                 | Self::KeysUnavailable
                 | Self::GuardMissing
+                | Self::ForbiddenClaim
+                | Self::ClaimsTypeMismatch
         )
     }
 }
@@ -266,6 +294,32 @@ pub enum ConfigError {
         /// Which setting (`issuer`, `jwks_uri`, `token_endpoint`, `resource`).
         setting: &'static str,
     },
+    /// A [`ClaimPath`](crate::ClaimPath) with no segment or an empty one.
+    InvalidClaimPath {
+        /// Which setting (`scope_claim`, `require_claim`).
+        setting: &'static str,
+        /// The path as configured.
+        path: String,
+    },
+    /// A [`ClaimPredicate::one_of`](crate::ClaimPredicate::one_of) with an empty list: no
+    /// token could meet it.
+    EmptyClaimPredicate {
+        /// Which setting (`require_claim`).
+        setting: &'static str,
+        /// The claim's path.
+        path: String,
+    },
+    /// An issuer without audience ([`Issuer::without_audience`](crate::Issuer::without_audience))
+    /// names no allowed client: any client of that issuer could call.
+    NoAllowedClients(String),
+    /// An issuer template ([`Issuer::template`](crate::Issuer::template)) is not usable as
+    /// configured.
+    InvalidIssuerTemplate {
+        /// The template as configured.
+        template: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -306,6 +360,22 @@ impl fmt::Display for ConfigError {
             Self::TooLong { setting, max } => {
                 write!(f, "{setting} may be at most {} s", max.as_secs())
             }
+            Self::InvalidClaimPath { setting, path } => write!(
+                f,
+                "{setting}: the claim path `{path}` is empty or has an empty segment"
+            ),
+            Self::EmptyClaimPredicate { setting, path } => write!(
+                f,
+                "{setting}: the list of values allowed for `{path}` is empty"
+            ),
+            Self::NoAllowedClients(iss) => write!(
+                f,
+                "issuer `{iss}` accepts tokens without audience but names no allowed client; \
+                 set `allowed_clients`"
+            ),
+            Self::InvalidIssuerTemplate { template, problem } => {
+                write!(f, "issuer template `{template}` {problem}")
+            }
             Self::CredentialsInUrl { setting } => write!(
                 f,
                 "{setting} holds a user name or password; remove them from the URL (they \
@@ -320,7 +390,7 @@ impl std::error::Error for ConfigError {}
 #[cfg(test)]
 impl ErrorKind {
     /// Every kind, for tests that go through them all.
-    pub(crate) const ALL: [Self; 18] = [
+    pub(crate) const ALL: [Self; 22] = [
         Self::MissingCredentials,
         Self::InvalidRequest,
         Self::TokenTooLarge,
@@ -339,6 +409,10 @@ impl ErrorKind {
         Self::InsufficientScope,
         Self::KeysUnavailable,
         Self::GuardMissing,
+        Self::ForbiddenClaim,
+        Self::UnacceptedClaim,
+        Self::ClientNotAllowed,
+        Self::ClaimsTypeMismatch,
     ];
 }
 

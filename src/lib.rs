@@ -227,7 +227,7 @@ mod verify;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::extract;
 pub use guard::{challenge, credential as token, require_scope, response};
-pub use verify::scope;
+pub use verify::{claim_path, predicate, scope};
 
 pub use error::{AuthError, ConfigError, ErrorKind};
 pub use guard::future::{RejectOr, ResponseFuture};
@@ -237,8 +237,10 @@ pub use guard::response::{DefaultRejection, InheritRejection, OnRejection, Rejec
 pub use guard::service::Guard;
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{FetchError, KeyState, KeyStatus};
+pub use verify::claim_path::ClaimPath;
 pub use verify::claims::{Claims, JsonClaims};
+pub use verify::predicate::ClaimPredicate;
 pub use verify::issuer::Issuer;
 pub use verify::rules::TypPolicy;
-pub use verify::scope::{ScopeRequirement, Scopes};
+pub use verify::scope::{ScopeClaim, ScopeRequirement, Scopes};
 pub use verify::validator::{Validator, ValidatorBuilder};

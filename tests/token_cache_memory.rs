@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
 
 const SECRET: &[u8] = b"a shared secret of thirty-two bytes!";
-const BUDGET: u64 = 1024 * 1024;
+// Big enough for one typed entry of the worst shape (its JSON map and `T`, ~1.1 MB).
+const BUDGET: u64 = 2 * 1024 * 1024;
 /// What the cache allocates once, whatever it holds (moka's tables and queues), and what the
 /// runtime allocates meanwhile.
 const FIXED: u64 = 64 * 1024;
@@ -108,9 +109,9 @@ async fn tokens_at_the_size_cap_keep_the_cache_within_its_byte_budget() {
     let _profiler = dhat::Profiler::builder().testing().build();
     // Enough of each to hold twice the budget, were it not enforced.
     for (shape, count) in [
-        (Shape::LongString, 150),
-        (Shape::Numbers, 20),
-        (Shape::TinyObjects, 6),
+        (Shape::LongString, 300),
+        (Shape::Numbers, 40),
+        (Shape::TinyObjects, 12),
     ] {
         let tokens = max_size_tokens(shape, count);
 

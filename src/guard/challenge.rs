@@ -21,7 +21,7 @@
 use http::HeaderValue;
 
 use crate::error::{ConfigError, ErrorKind};
-use crate::verify::scope::ScopeRequirement;
+use crate::verify::scope::{ScopeRequirement, Scopes};
 
 /// The realm used when none is configured.
 pub const DEFAULT_REALM: &str = "api";
@@ -67,12 +67,14 @@ impl Challenge {
         to_header(value)
     }
 
-    /// `error="insufficient_scope"` with `scope="…"` naming the scopes the route requires.
-    pub fn insufficient_scope(&self, required: &ScopeRequirement) -> HeaderValue {
+    /// `error="insufficient_scope"` with `scope="…"` naming the scopes that would satisfy
+    /// `required` for a token granting `granted`: the alternative the token is closest to,
+    /// whole (see [`ScopeRequirement`]).
+    pub fn insufficient_scope(&self, required: &ScopeRequirement, granted: &Scopes) -> HeaderValue {
         let mut value = self.prefix.clone();
         push_error(&mut value, ErrorKind::InsufficientScope);
         value.push_str(", ");
-        push_param(&mut value, "scope", &required.scope_param());
+        push_param(&mut value, "scope", &required.scope_param(granted));
         to_header(value)
     }
 }
@@ -80,7 +82,7 @@ impl Challenge {
 fn error_code(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidRequest => "invalid_request",
-        ErrorKind::InsufficientScope => "insufficient_scope",
+        ErrorKind::InsufficientScope | ErrorKind::ForbiddenClaim => "insufficient_scope",
         _ => "invalid_token",
     }
 }
@@ -152,8 +154,16 @@ mod tests {
         let c = Challenge::default();
         let req = ScopeRequirement::all(["read", "write"]);
         assert_eq!(
-            c.insufficient_scope(&req),
+            c.insufficient_scope(&req, &Scopes::from_iter(["read"])),
             r#"Bearer realm="api", error="insufficient_scope", error_description="The access token lacks the required scope", scope="read write""#
+        );
+    }
+
+    #[test]
+    fn a_failed_claim_requirement_is_insufficient_scope_without_a_scope() {
+        assert_eq!(
+            Challenge::default().header(Some(ErrorKind::ForbiddenClaim)),
+            r#"Bearer realm="api", error="insufficient_scope", error_description="The access token is not allowed on this resource""#
         );
     }
 }

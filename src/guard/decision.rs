@@ -3,9 +3,10 @@
 //! A request reaches [`GuardSettings::decide`] by one of three paths: no credential at all, a
 //! token answered from the verified-token cache inside `Guard::call`, or a token validated in
 //! full inside the response future. Every rule that depends on the guard rather than on the
-//! token (the guard-wide requirement, optional mode, and later proof binding and claim
-//! predicates) lives here and nowhere else, so the paths cannot disagree: the cache only saves
-//! the work of validation, never a decision.
+//! token (the guard-wide scopes and claim predicates, optional mode, and later proof binding)
+//! lives here and nowhere else, so the paths cannot disagree: the cache only saves the work of
+//! validation, never a decision. [`check_requirements`] is also what
+//! [`RequireScope`](crate::RequireScope) calls, so a route decides as the guard does.
 
 use std::sync::Arc;
 
@@ -13,19 +14,54 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::error::{AuthError, ErrorKind};
+use crate::guard::challenge::Challenge;
 use crate::guard::layer::GuardSettings;
 use crate::guard::response::{OnRejection, Rejection, respond};
-use crate::verify::claims::Claims;
+use crate::verify::claims::{Claims, ClaimsView};
+use crate::verify::scope::{Requirements, Unmet};
 
 /// Put into the extensions of every request the guard lets through, so that
-/// [`RequireScope`](crate::RequireScope) answers with the same realm.
-#[derive(Debug, Clone)]
-pub(crate) struct GuardContext(pub(crate) Arc<GuardSettings>);
+/// [`RequireScope`](crate::RequireScope) answers with the same realm and judges the same
+/// claims, whatever the guard's claims type.
+#[derive(Clone)]
+pub(crate) struct GuardContext {
+    pub(crate) settings: Arc<GuardSettings>,
+    /// `None` for a request let through anonymously.
+    pub(crate) claims: Option<Arc<dyn ClaimsView>>,
+}
+
+/// Checks a valid token against the requirements of the guard (`whose` = "guard-wide") or of
+/// a route: the one place both are decided.
+pub(crate) fn check_requirements(
+    requirements: &Requirements,
+    challenge: &Challenge,
+    claims: &dyn ClaimsView,
+    whose: &'static str,
+) -> Result<(), Rejection> {
+    let Err(unmet) = requirements.check(claims.scopes(), claims.json()) else {
+        return Ok(());
+    };
+    match unmet {
+        Unmet::Claim(predicate) => tracing::debug!(
+            kind = ErrorKind::ForbiddenClaim.code(),
+            requirement = whose,
+            ?predicate,
+            "request refused: a claim fails the requirement"
+        ),
+        Unmet::Scopes(required) => tracing::debug!(
+            kind = ErrorKind::InsufficientScope.code(),
+            requirement = whose,
+            ?required,
+            "request refused: scopes missing"
+        ),
+    }
+    Err(Rejection::unmet(challenge, unmet, claims.scopes()))
+}
 
 impl GuardSettings {
     /// What happens to a request whose credential was judged: `Ok(None)` is a request that
     /// carried none; `Ok(Some(claims))` a valid token; `Err` a refused credential.
-    pub(crate) fn decide<T>(
+    pub(crate) fn decide<T: Send + Sync + 'static>(
         &self,
         judged: Result<Option<Claims<T>>, AuthError>,
     ) -> Result<Option<Claims<T>>, Rejection> {
@@ -40,7 +76,7 @@ impl GuardSettings {
             }
             // Anonymous requests pass only an optional guard with nothing to require: a
             // guard-wide requirement cannot be met without a token (as `RequireScope` answers).
-            Ok(None) if self.optional && self.required.is_none() => Ok(None),
+            Ok(None) if self.optional && self.requirements.is_empty() => Ok(None),
             Ok(None) => {
                 tracing::debug!(
                     kind = ErrorKind::MissingCredentials.code(),
@@ -51,17 +87,15 @@ impl GuardSettings {
                     &self.challenge,
                 ))
             }
-            Ok(Some(claims)) => match &self.required {
-                Some(required) if !required.is_satisfied_by(claims.scopes()) => {
-                    tracing::debug!(
-                        kind = ErrorKind::InsufficientScope.code(),
-                        issuer = claims.issuer(),
-                        "request refused by the guard-wide scope requirement"
-                    );
-                    Err(Rejection::insufficient_scope(&self.challenge, required))
-                }
-                _ => Ok(Some(claims)),
-            },
+            Ok(Some(claims)) => {
+                check_requirements(
+                    &self.requirements,
+                    &self.challenge,
+                    claims.as_view(),
+                    "guard-wide",
+                )?;
+                Ok(Some(claims))
+            }
         }
     }
 }
@@ -83,11 +117,15 @@ where
     match settings.decide(judged) {
         Ok(claims) => {
             let extensions = request.extensions_mut();
+            let view = claims.as_ref().map(Claims::view);
             if let Some(claims) = claims {
                 extensions.insert(claims.scopes().clone());
                 extensions.insert(claims);
             }
-            extensions.insert(GuardContext(Arc::clone(settings)));
+            extensions.insert(GuardContext {
+                settings: Arc::clone(settings),
+                claims: view,
+            });
             Ok(inner.call(request))
         }
         Err(rejection) => Err(respond(on_rejection, rejection)),

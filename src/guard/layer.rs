@@ -10,7 +10,8 @@ use crate::guard::challenge::Challenge;
 use crate::guard::response::DefaultRejection;
 use crate::guard::service::Guard;
 use crate::verify::claims::JsonClaims;
-use crate::verify::scope::ScopeRequirement;
+use crate::verify::predicate::ClaimPredicate;
+use crate::verify::scope::{Requirements, ScopeRequirement};
 use crate::verify::validator::Validator;
 
 /// Settings shared by every clone of the guard.
@@ -18,7 +19,7 @@ use crate::verify::validator::Validator;
 pub(crate) struct GuardSettings {
     pub(crate) challenge: Challenge,
     pub(crate) optional: bool,
-    pub(crate) required: Option<ScopeRequirement>,
+    pub(crate) requirements: Requirements,
 }
 
 /// Wraps a service so that every request must carry a valid access token.
@@ -57,7 +58,7 @@ impl<T> GuardLayer<T> {
             settings: Arc::new(GuardSettings {
                 challenge: Challenge::default(),
                 optional: false,
-                required: None,
+                requirements: Requirements::default(),
             }),
             on_rejection: DefaultRejection,
         }
@@ -89,10 +90,39 @@ impl<T, H> GuardLayer<T, H> {
         self
     }
 
-    /// Scopes every request must have, whatever the route (403 `insufficient_scope`).
+    /// Scopes every request must have, whatever the route (403 `insufficient_scope`). A
+    /// second call replaces the first; combine alternatives with [`ScopeRequirement::or`].
     pub fn require(mut self, requirement: ScopeRequirement) -> Self {
-        self.settings_mut().required = Some(requirement);
+        self.settings_mut().requirements.scopes = Some(requirement);
         self
+    }
+
+    /// A condition on the claims every request's token must meet, whatever the route: 403
+    /// `insufficient_scope` without `scope=` when it fails ([`ErrorKind::ForbiddenClaim`]).
+    /// Checked before the scopes; each call adds one.
+    ///
+    /// ```
+    /// use bearer_guard::{ClaimPredicate, GuardLayer, Issuer, Validator};
+    ///
+    /// # fn build() -> Result<(), bearer_guard::ConfigError> {
+    /// let validator = Validator::builder()
+    ///     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+    ///     .build()?;
+    /// let guard = GuardLayer::new(validator)
+    ///     .require_claim(ClaimPredicate::equals("tenant", "acme"))?
+    ///     .require_claim(ClaimPredicate::one_of("azp", ["billing", "reporting"]))?;
+    /// # Ok(()) }
+    /// # build().unwrap();
+    /// ```
+    ///
+    /// [`ErrorKind::ForbiddenClaim`]: crate::ErrorKind::ForbiddenClaim
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidClaimPath`] or [`ConfigError::EmptyClaimPredicate`].
+    pub fn require_claim(mut self, predicate: ClaimPredicate) -> Result<Self, ConfigError> {
+        predicate.check("require_claim")?;
+        self.settings_mut().requirements.claims.push(predicate);
+        Ok(self)
     }
 
     /// Replace the rejection response; see [`crate::response`]. It also shapes the rejections

@@ -1,5 +1,5 @@
-//! [`RequireScopeLayer`]: per-route scope requirements, answered with 403
-//! `insufficient_scope` naming the required scopes.
+//! [`RequireScopeLayer`]: per-route requirements (scopes, and conditions on claims), answered
+//! with 403 `insufficient_scope` naming the scopes that would do.
 //!
 //! Put it inside a [`GuardLayer`](crate::GuardLayer) (in axum: an earlier `route_layer`), which
 //! supplies the token's [`Scopes`]. A request the guard let through anonymously
@@ -23,6 +23,27 @@
 //!             .route_layer(RequireScopeLayer::any(["write", "admin"])),
 //!     );
 //! ```
+//!
+//! Requirements nest: any-of alternatives, each an all-of list, and claim predicates that
+//! are checked first (see [`ScopeRequirement`] for which alternative the 403 names):
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use bearer_guard::{ClaimPredicate, RequireScopeLayer, ScopeRequirement};
+//!
+//! # fn build() -> Result<Router, bearer_guard::ConfigError> {
+//! // (orders:read AND tenant:acme) OR admin, for tokens of the `acme` tenant only.
+//! let required = ScopeRequirement::all(["orders:read", "tenant:acme"])
+//!     .or(ScopeRequirement::all(["admin"]));
+//! let routes: Router = Router::new()
+//!     .route("/orders", get(|| async { "orders" }))
+//!     .route_layer(
+//!         RequireScopeLayer::new(required)
+//!             .require_claim(ClaimPredicate::equals("tenant", "acme"))?,
+//!     );
+//! # Ok(routes) }
+//! # build().unwrap();
+//! ```
 
 use std::fmt;
 use std::task::{Context, Poll};
@@ -31,18 +52,19 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::ErrorKind;
+use crate::error::{ConfigError, ErrorKind};
 use crate::guard::challenge::Challenge;
-use crate::guard::decision::GuardContext;
+use crate::guard::decision::{GuardContext, check_requirements};
 use crate::guard::future::RejectOr;
 use crate::guard::response::{InheritRejection, OnRejection, Rejection, respond};
-use crate::verify::scope::{ScopeRequirement, Scopes};
+use crate::verify::predicate::ClaimPredicate;
+use crate::verify::scope::{Requirements, ScopeRequirement};
 
 /// A tower [`Layer`] that applies [`RequireScope`]. See the [module docs](crate::require_scope).
 #[derive(Clone)]
 #[must_use]
 pub struct RequireScopeLayer<H = InheritRejection> {
-    requirement: ScopeRequirement,
+    requirements: Requirements,
     on_rejection: H,
 }
 
@@ -50,9 +72,25 @@ impl RequireScopeLayer {
     /// Requires a requirement built elsewhere.
     pub fn new(requirement: ScopeRequirement) -> Self {
         Self {
-            requirement,
+            requirements: Requirements {
+                scopes: Some(requirement),
+                claims: Vec::new(),
+            },
             on_rejection: InheritRejection,
         }
+    }
+
+    /// Requires no scope, only that the token's claims meet `predicate` (add more with
+    /// [`require_claim`](RequireScopeLayer::require_claim)).
+    ///
+    /// # Errors
+    /// As [`require_claim`](RequireScopeLayer::require_claim).
+    pub fn claim(predicate: ClaimPredicate) -> Result<Self, ConfigError> {
+        let layer = Self {
+            requirements: Requirements::default(),
+            on_rejection: InheritRejection,
+        };
+        layer.require_claim(predicate)
     }
 
     /// Requires every one of `scopes`.
@@ -77,21 +115,38 @@ impl<H> RequireScopeLayer<H> {
     /// it, the handler of the guard in front shapes this layer's rejections too.
     pub fn on_rejection<H2>(self, handler: H2) -> RequireScopeLayer<H2> {
         RequireScopeLayer {
-            requirement: self.requirement,
+            requirements: self.requirements,
             on_rejection: handler,
         }
     }
 
-    /// The requirement.
-    pub fn requirement(&self) -> &ScopeRequirement {
-        &self.requirement
+    /// Also require the token's claims to meet `predicate`: 403 `insufficient_scope` without
+    /// `scope=` when they do not ([`ErrorKind::ForbiddenClaim`]). Predicates are checked
+    /// before the scopes.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidClaimPath`] or [`ConfigError::EmptyClaimPredicate`].
+    pub fn require_claim(mut self, predicate: ClaimPredicate) -> Result<Self, ConfigError> {
+        predicate.check("require_claim")?;
+        self.requirements.claims.push(predicate);
+        Ok(self)
+    }
+
+    /// The scope requirement, if any.
+    pub fn requirement(&self) -> Option<&ScopeRequirement> {
+        self.requirements.scopes.as_ref()
+    }
+
+    /// The claim predicates.
+    pub fn required_claims(&self) -> &[ClaimPredicate] {
+        &self.requirements.claims
     }
 }
 
 impl<H> fmt::Debug for RequireScopeLayer<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScopeLayer")
-            .field("requirement", &self.requirement)
+            .field("requirements", &self.requirements)
             .finish_non_exhaustive()
     }
 }
@@ -102,7 +157,7 @@ impl<S, H: Clone> Layer<S> for RequireScopeLayer<H> {
     fn layer(&self, inner: S) -> Self::Service {
         RequireScope {
             inner,
-            requirement: self.requirement.clone(),
+            requirements: self.requirements.clone(),
             on_rejection: self.on_rejection.clone(),
         }
     }
@@ -112,7 +167,7 @@ impl<S, H: Clone> Layer<S> for RequireScopeLayer<H> {
 #[derive(Clone)]
 pub struct RequireScope<S, H = InheritRejection> {
     inner: S,
-    requirement: ScopeRequirement,
+    requirements: Requirements,
     on_rejection: H,
 }
 
@@ -137,7 +192,7 @@ impl<S: fmt::Debug, H> fmt::Debug for RequireScope<S, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScope")
             .field("inner", &self.inner)
-            .field("requirement", &self.requirement)
+            .field("requirements", &self.requirements)
             .finish_non_exhaustive()
     }
 }
@@ -157,27 +212,29 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let rejection = match request.extensions().get::<GuardContext>() {
-            Some(GuardContext(settings)) => match request.extensions().get::<Scopes>() {
-                Some(granted) if self.requirement.is_satisfied_by(granted) => {
-                    return RejectOr::inner(self.inner.call(request));
-                }
-                Some(_) => {
-                    tracing::debug!(
-                        kind = ErrorKind::InsufficientScope.code(),
-                        required = %self.requirement.scope_param(),
-                        "request refused by the route's scope requirement"
-                    );
-                    Rejection::insufficient_scope(&settings.challenge, &self.requirement)
-                }
-                // Let through anonymously by an optional guard: it must authenticate first.
-                None => {
-                    tracing::debug!(
-                        kind = ErrorKind::MissingCredentials.code(),
-                        "anonymous request refused by the route's scope requirement"
-                    );
-                    Rejection::new(ErrorKind::MissingCredentials.into(), &settings.challenge)
-                }
+            Some(GuardContext {
+                settings,
+                claims: Some(claims),
+            }) => match check_requirements(
+                &self.requirements,
+                &settings.challenge,
+                &**claims,
+                "route",
+            ) {
+                Ok(()) => return RejectOr::inner(self.inner.call(request)),
+                Err(rejection) => rejection,
             },
+            // Let through anonymously by an optional guard: it must authenticate first.
+            Some(GuardContext {
+                settings,
+                claims: None,
+            }) => {
+                tracing::debug!(
+                    kind = ErrorKind::MissingCredentials.code(),
+                    "anonymous request refused by the route's requirement"
+                );
+                Rejection::new(ErrorKind::MissingCredentials.into(), &settings.challenge)
+            }
             None => {
                 guard_missing();
                 Rejection::new(ErrorKind::GuardMissing.into(), &Challenge::default())

@@ -6,8 +6,10 @@
 //! | malformed credential, two methods | 400 | `error="invalid_request"` |
 //! | any token failure | 401 | `error="invalid_token"` |
 //! | missing scope | 403 | `error="insufficient_scope", scope="…"` |
+//! | a claim failing a [`ClaimPredicate`](crate::ClaimPredicate) of the guard or route | 403 | `error="insufficient_scope"` (no `scope`) |
 //! | no usable keys | 503 | none; `Retry-After` instead |
 //! | [`RequireScopeLayer`](crate::RequireScopeLayer) without a guard in front | 500 | none |
+//! | a `Claims<U>` extractor on a guard of another claims type | 500 | none |
 //!
 //! Every rejection response carries its [`ErrorKind`] in its extensions, for outer layers.
 //! Replace the default response with [`GuardLayer::on_rejection`](crate::GuardLayer::on_rejection);
@@ -52,7 +54,7 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::challenge::Challenge;
-use crate::verify::scope::ScopeRequirement;
+use crate::verify::scope::{Scopes, Unmet};
 
 /// A decided rejection: its cause, status and headers, before it becomes a response.
 #[derive(Clone)]
@@ -65,7 +67,9 @@ impl Rejection {
     pub(crate) fn new(error: AuthError, challenge: &Challenge) -> Self {
         let www_authenticate = match error.kind() {
             // The server's fault, not the credential's: no challenge to answer.
-            ErrorKind::KeysUnavailable | ErrorKind::GuardMissing => None,
+            ErrorKind::KeysUnavailable | ErrorKind::GuardMissing | ErrorKind::ClaimsTypeMismatch => {
+                None
+            }
             kind => Some(challenge.header(Some(kind))),
         };
         Self {
@@ -74,10 +78,14 @@ impl Rejection {
         }
     }
 
-    pub(crate) fn insufficient_scope(challenge: &Challenge, required: &ScopeRequirement) -> Self {
-        Self {
-            error: ErrorKind::InsufficientScope.into(),
-            www_authenticate: Some(challenge.insufficient_scope(required)),
+    /// The 403 of a valid token that fails a requirement of the guard or the route.
+    pub(crate) fn unmet(challenge: &Challenge, unmet: Unmet<'_>, granted: &Scopes) -> Self {
+        match unmet {
+            Unmet::Claim(_) => Self::new(ErrorKind::ForbiddenClaim.into(), challenge),
+            Unmet::Scopes(required) => Self {
+                error: ErrorKind::InsufficientScope.into(),
+                www_authenticate: Some(challenge.insufficient_scope(required, granted)),
+            },
         }
     }
 
@@ -95,8 +103,10 @@ impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self.kind() {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
-            ErrorKind::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::InsufficientScope | ErrorKind::ForbiddenClaim => StatusCode::FORBIDDEN,
+            ErrorKind::GuardMissing | ErrorKind::ClaimsTypeMismatch => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }

@@ -773,7 +773,12 @@ mod tests {
             fn exit(&self, _: &tracing::span::Id) {}
         }
         let count = Arc::new(Count::default());
-        let result = tracing::subscriber::with_default(Counter(Arc::clone(&count)), f);
+        // Interest is cached per call site across threads: rebuilt inside, so that another
+        // test's thread, which saw no subscriber, cannot have muted our events.
+        let result = tracing::subscriber::with_default(Counter(Arc::clone(&count)), || {
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        });
         let warn = count.warn.load(Ordering::SeqCst);
         (result, warn, count.debug.load(Ordering::SeqCst))
     }

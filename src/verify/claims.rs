@@ -1,8 +1,10 @@
 //! [`Claims<T>`]: what a handler learns about the calling client.
 //!
 //! The guard puts the validated claims into the request extensions. Registered claims have typed
-//! accessors; anything else is deserialized once into `T` (by default the whole claims object as
-//! a JSON map).
+//! accessors; the whole claims object stays available as JSON ([`Claims::json`]); a
+//! guard-wide type `T` is deserialized once, when the token is validated (by default `T` is
+//! the JSON map itself, kept once), and a handler may read other types on demand with
+//! [`Claims::extra_as`].
 //!
 //! ```
 //! use bearer_guard::Claims;
@@ -14,9 +16,11 @@
 //! # assert_eq!(client_of(&Request::new(())), None);
 //! ```
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::verify::scope::Scopes;
@@ -32,7 +36,33 @@ pub struct Claims<T = JsonClaims> {
 struct Inner<T> {
     registered: Registered,
     scopes: Scopes,
-    extra: T,
+    /// The whole claims object, as validated.
+    json: JsonClaims,
+    /// `None` exactly when `T` is [`JsonClaims`]: then [`Claims::extra`] is `json`, not a
+    /// second copy of it.
+    extra: Option<T>,
+}
+
+/// What the tower side reads of any `Claims<T>` without knowing `T`: route requirements need
+/// the scopes and claims, the extractors the name of the guard's type.
+pub(crate) trait ClaimsView: Send + Sync {
+    fn scopes(&self) -> &Scopes;
+    fn json(&self) -> &JsonClaims;
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Send + Sync> ClaimsView for Inner<T> {
+    fn scopes(&self) -> &Scopes {
+        &self.scopes
+    }
+
+    fn json(&self) -> &JsonClaims {
+        &self.json
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<Claims<T>>()
+    }
 }
 
 /// The registered claims, read from the payload once.
@@ -49,17 +79,56 @@ pub(crate) struct Registered {
     pub(crate) azp: Option<String>,
 }
 
-impl<T> Claims<T> {
-    pub(crate) fn new(registered: Registered, scopes: Scopes, extra: T) -> Self {
-        Self {
+impl<T: DeserializeOwned + 'static> Claims<T> {
+    /// Claims from a validated payload; `T` is read from it, by reference, unless `T` is the
+    /// JSON map itself.
+    pub(crate) fn from_json(
+        registered: Registered,
+        scopes: Scopes,
+        json: JsonClaims,
+    ) -> Result<Self, serde_json::Error> {
+        let extra = match std::any::TypeId::of::<T>() == std::any::TypeId::of::<JsonClaims>() {
+            true => None,
+            false => Some(T::deserialize(&json)?),
+        };
+        Ok(Self {
             inner: Arc::new(Inner {
                 registered,
                 scopes,
+                json,
                 extra,
             }),
-        }
+        })
+    }
+}
+
+impl<T: Send + Sync + 'static> Claims<T> {
+    /// The claims as the tower side sees them whatever `T` is; shares the allocation.
+    pub(crate) fn view(&self) -> Arc<dyn ClaimsView> {
+        Arc::clone(&self.inner) as Arc<dyn ClaimsView>
     }
 
+    /// The same, borrowed.
+    pub(crate) fn as_view(&self) -> &dyn ClaimsView {
+        &*self.inner
+    }
+}
+
+impl<T: 'static> Claims<T> {
+    /// The guard-wide user-defined claims, read from the token once when it was validated
+    /// (by default the whole claims object).
+    pub fn extra(&self) -> &T {
+        let json: &dyn Any = &self.inner.json;
+        match &self.inner.extra {
+            Some(extra) => extra,
+            None => json
+                .downcast_ref::<T>()
+                .expect("claims are kept once only when T is the JSON map"),
+        }
+    }
+}
+
+impl<T> Claims<T> {
     pub(crate) fn registered(&self) -> &Registered {
         &self.inner.registered
     }
@@ -115,11 +184,53 @@ impl<T> Claims<T> {
         self.inner.registered.azp.as_deref()
     }
 
-    /// Who is calling: `client_id` if present, else `azp`, else `sub`.
+    /// Who is calling, wherever the issuer put it: `client_id` (RFC 9068), else `azp`
+    /// (Keycloak, Auth0, Entra v2), else `cid` (Okta), else `appid` (Entra v1), else `sub`.
+    /// A `cid` or `appid` that is not a string is passed over.
     pub fn client(&self) -> Option<&str> {
         self.client_id()
             .or_else(|| self.authorized_party())
+            .or_else(|| self.client_without_registered_name())
             .or_else(|| self.subject())
+    }
+
+    /// Whether a user-defined `T` is held besides the JSON map (for the cache's weigher).
+    pub(crate) fn has_typed_extra(&self) -> bool {
+        self.inner.extra.is_some()
+    }
+
+    /// `cid`, else `appid`: the client where the issuer names it outside RFC 9068.
+    pub(crate) fn client_without_registered_name(&self) -> Option<&str> {
+        ["cid", "appid"]
+            .into_iter()
+            .find_map(|name| self.inner.json.get(name)?.as_str())
+    }
+
+    /// The whole claims object, as validated: every claim, registered or not.
+    pub fn json(&self) -> &JsonClaims {
+        &self.inner.json
+    }
+
+    /// The claims read as `U`, on demand: a handler's own view of the token next to the
+    /// guard-wide `T`. Deserialized on every call; keep the result if it is used often.
+    ///
+    /// ```
+    /// # use bearer_guard::Claims;
+    /// #[derive(serde::Deserialize)]
+    /// struct Tenant {
+    ///     tid: String,
+    /// }
+    ///
+    /// fn tenant_of(claims: &Claims) -> Option<String> {
+    ///     claims.extra_as::<Tenant>().ok().map(|t| t.tid)
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// The deserialization error if the claims do not fit `U`; it names the claim, never its
+    /// value.
+    pub fn extra_as<U: DeserializeOwned>(&self) -> Result<U, serde_json::Error> {
+        U::deserialize(&self.inner.json)
     }
 
     /// The normalized scopes granted (`scope`, `scp` and configured extra claims).
@@ -127,10 +238,6 @@ impl<T> Claims<T> {
         &self.inner.scopes
     }
 
-    /// The user-defined claims.
-    pub fn extra(&self) -> &T {
-        &self.inner.extra
-    }
 }
 
 impl<T> Clone for Claims<T> {
@@ -162,23 +269,69 @@ impl<T> fmt::Debug for Claims<T> {
 mod tests {
     use super::*;
 
-    fn claims(client_id: Option<&str>, azp: Option<&str>, sub: Option<&str>) -> Claims<()> {
+    use serde_json::json;
+
+    fn claims(json: Value) -> Claims {
+        let json = json.as_object().cloned().unwrap();
+        let string = |name: &str| json.get(name).and_then(Value::as_str).map(String::from);
         let registered = Registered {
-            client_id: client_id.map(Into::into),
-            azp: azp.map(Into::into),
-            sub: sub.map(Into::into),
+            client_id: string("client_id"),
+            azp: string("azp"),
+            sub: string("sub"),
             ..Registered::default()
         };
-        Claims::new(registered, Scopes::default(), ())
+        Claims::from_json(registered, Scopes::default(), json).unwrap()
     }
 
     #[test]
-    fn the_client_is_client_id_else_azp_else_sub() {
-        assert_eq!(claims(Some("c"), Some("a"), Some("s")).client(), Some("c"));
-        assert_eq!(claims(None, Some("a"), Some("s")).client(), Some("a"));
-        assert_eq!(claims(None, None, Some("s")).client(), Some("s"));
-        assert_eq!(claims(None, None, None).client(), None);
+    fn the_client_is_client_id_else_azp_else_cid_else_appid_else_sub() {
+        let full = json!({"client_id": "c", "azp": "a", "cid": "o", "appid": "e", "sub": "s"});
+        let mut chain = full.as_object().cloned().unwrap();
+        for expected in ["c", "a", "o", "e", "s"] {
+            assert_eq!(claims(Value::Object(chain.clone())).client(), Some(expected));
+            let name = match expected {
+                "c" => "client_id",
+                "a" => "azp",
+                "o" => "cid",
+                "e" => "appid",
+                _ => "sub",
+            };
+            chain.remove(name);
+        }
+        assert_eq!(claims(json!({})).client(), None);
+        // Not a string: passed over, not an error.
+        assert_eq!(claims(json!({"cid": 7, "appid": "e"})).client(), Some("e"));
         // `client_id()` itself never falls back.
-        assert_eq!(claims(None, Some("a"), Some("s")).client_id(), None);
+        assert_eq!(claims(json!({"azp": "a"})).client_id(), None);
+    }
+
+    #[test]
+    fn extra_is_the_json_for_the_default_type_and_typed_otherwise() {
+        let default = claims(json!({"tid": "t1", "n": 2}));
+        assert_eq!(default.extra(), default.json());
+        #[derive(serde::Deserialize, PartialEq, Debug)]
+        struct Tenant {
+            tid: String,
+        }
+        assert_eq!(
+            default.extra_as::<Tenant>().unwrap(),
+            Tenant { tid: "t1".into() }
+        );
+        let error = default.extra_as::<(String, u8)>().unwrap_err().to_string();
+        assert!(!error.contains("t1"), "{error}");
+        let typed = Claims::<Tenant>::from_json(
+            Registered::default(),
+            Scopes::default(),
+            json!({"tid": "t2"}).as_object().cloned().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(typed.extra().tid, "t2");
+        assert_eq!(typed.json()["tid"], "t2");
+        assert!(
+            Claims::<Tenant>::from_json(Registered::default(), Scopes::default(), Map::new())
+                .is_err()
+        );
+        assert!(typed.view().type_name().ends_with("::Tenant>"));
+        assert!(typed.has_typed_extra() && !default.has_typed_extra());
     }
 }

@@ -11,23 +11,49 @@ use crate::error::ConfigError;
 use crate::jwks::fetch::{Fetcher, check_url, has_userinfo, without_userinfo};
 use crate::jwks::key::{AlgSet, KeySet, VerifyingKey};
 use crate::jwks::{KeySource, KeyStore, RefreshPolicy};
+use crate::verify::predicate::ClaimPredicate;
 use crate::verify::rules::TypPolicy;
+use crate::verify::scope::ScopeClaim;
+
+/// The placeholder of an [issuer template](Issuer::template).
+pub(crate) const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
 /// One trusted issuer: who it is, which audiences its tokens must name, where its keys are.
 ///
 /// Keys come, in order of preference, from a static JWKS ([`Issuer::jwks`]), a configured
 /// `jwks_uri` ([`Issuer::jwks_uri`]), or else the issuer's metadata (OpenID Connect Discovery,
 /// then RFC 8414).
+///
+/// Beyond the signature and the registered claims, an issuer may say how its tokens are
+/// shaped: where its scopes and roles are ([`scope_claim`](Self::scope_claim)), what every
+/// token of it must hold ([`require_claim`](Self::require_claim)), which clients may call
+/// ([`allowed_clients`](Self::allowed_clients)), and, for issuers that put no `aud` in access
+/// tokens, [`without_audience`](Self::without_audience). See the crate's
+/// [providers](crate#identity-providers) section for each provider's recipe.
 #[derive(Clone)]
 #[must_use]
 pub struct Issuer {
     issuer: String,
+    template: Option<Tenants>,
     audiences: Vec<String>,
+    without_audience: bool,
+    allowed_clients: Vec<String>,
+    required_claims: Vec<ClaimPredicate>,
+    scope_claims: Vec<ScopeClaim>,
     jwks_uri: Option<String>,
     static_jwks: Option<Vec<u8>>,
     hmac_secret: Option<Vec<u8>>,
     typ_policy: TypPolicy,
     algorithms: Option<Vec<Algorithm>>,
+}
+
+/// The tenants an issuer template accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tenants {
+    /// None configured yet: refused when built.
+    Unset,
+    Listed(Vec<String>),
+    Any,
 }
 
 impl Issuer {
@@ -36,7 +62,12 @@ impl Issuer {
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
+            template: None,
             audiences: Vec::new(),
+            without_audience: false,
+            allowed_clients: Vec::new(),
+            required_claims: Vec::new(),
+            scope_claims: Vec::new(),
             jwks_uri: None,
             static_jwks: None,
             hmac_secret: None,
@@ -45,10 +76,114 @@ impl Issuer {
         }
     }
 
-    /// An audience this API answers to; `aud` must contain one of them. Required: there is
-    /// no way to skip audience checks.
+    /// A multi-tenant issuer: `template` holds the placeholder `{tenantid}` where
+    /// each tenant's identifier goes, as Entra ID's
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0` does.
+    ///
+    /// A token's `iss` matches when it is the template with a tenant in place of the
+    /// placeholder, that tenant is one of [`tenants`](Self::tenants) (or
+    /// [`any_tenant`](Self::any_tenant) was chosen), and the token's `tid` claim is that same
+    /// tenant; otherwise it is refused as [`InvalidIssuer`](crate::ErrorKind::InvalidIssuer)
+    /// without any I/O. Every tenant shares the keys of the one configured
+    /// [`jwks_uri`](Self::jwks_uri) (or static [`jwks`](Self::jwks)), which is required: keys
+    /// are never fetched from a place a token names. An issuer configured exactly with
+    /// [`Issuer::new`] is preferred to a template that also matches.
+    ///
+    /// ```
+    /// use bearer_guard::{Issuer, Validator};
+    ///
+    /// let entra = Issuer::template("https://login.microsoftonline.com/{tenantid}/v2.0")
+    ///     .tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47"])
+    ///     .jwks_uri("https://login.microsoftonline.com/common/discovery/v2.0/keys")
+    ///     .audience("api://orders");
+    /// let validator = Validator::builder().issuer(entra).build()?;
+    /// # Ok::<(), bearer_guard::ConfigError>(())
+    /// ```
+    pub fn template(template: impl Into<String>) -> Self {
+        Self {
+            template: Some(Tenants::Unset),
+            ..Self::new(template)
+        }
+    }
+
+    /// The tenants an [issuer template](Self::template) accepts (added to any given
+    /// before).
+    pub fn tenants<S: Into<String>>(mut self, tenants: impl IntoIterator<Item = S>) -> Self {
+        let mut listed = match self.template.take() {
+            Some(Tenants::Listed(listed)) => listed,
+            _ => Vec::new(),
+        };
+        listed.extend(tenants.into_iter().map(Into::into));
+        self.template = Some(Tenants::Listed(listed));
+        self
+    }
+
+    /// Accept every tenant of an [issuer template](Self::template): any organization with
+    /// an account at the provider can then call, limited only by audience and requirements.
+    /// Chosen explicitly, never by default.
+    pub fn any_tenant(mut self) -> Self {
+        self.template = Some(Tenants::Any);
+        self
+    }
+
+    /// An audience this API answers to; `aud` must contain one of them. Required unless the
+    /// issuer is [`without_audience`](Self::without_audience): there is no way to merely skip
+    /// audience checks.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
+        self
+    }
+
+    /// For issuers whose access tokens carry no `aud` at all (AWS Cognito): instead of the
+    /// audience, the calling client must be one of [`allowed_clients`](Self::allowed_clients)
+    /// (required, or building fails with [`ConfigError::NoAllowedClients`]). A token that
+    /// does carry `aud` must still name a configured [`audience`](Self::audience), so with
+    /// none configured it is refused.
+    ///
+    /// For Cognito, also require `token_use` = `access`, so that an ID token of the same
+    /// pool (whose `aud` is the client) is refused:
+    ///
+    /// ```
+    /// use bearer_guard::{ClaimPredicate, Issuer};
+    ///
+    /// let cognito = Issuer::new("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123")
+    ///     .without_audience()
+    ///     .allowed_clients(["4b0mu8ru1mfi9ecf2e0rrq4c8i"])
+    ///     .require_claim(ClaimPredicate::equals("token_use", "access"));
+    /// ```
+    pub fn without_audience(mut self) -> Self {
+        self.without_audience = true;
+        self
+    }
+
+    /// Only these clients may call: the token's `client_id`, else `azp`, else `cid`, else
+    /// `appid` must be one of them (`sub` is not considered), or the token is refused with
+    /// [`ClientNotAllowed`](crate::ErrorKind::ClientNotAllowed). Adds to any given before.
+    pub fn allowed_clients<S: Into<String>>(
+        mut self,
+        clients: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.allowed_clients
+            .extend(clients.into_iter().map(Into::into));
+        self
+    }
+
+    /// A condition every token of this issuer must meet, or be refused with 401
+    /// [`UnacceptedClaim`](crate::ErrorKind::UnacceptedClaim): `token_use` = `access` for
+    /// Cognito, for instance. Checked when the token is validated, so it holds for every
+    /// guard and route using the validator.
+    pub fn require_claim(mut self, predicate: ClaimPredicate) -> Self {
+        self.required_claims.push(predicate);
+        self
+    }
+
+    /// A claim of this issuer's tokens whose values join the granted scopes (Keycloak's
+    /// `realm_access.roles`, Zitadel's project roles); see [`ScopeClaim`]. A plain string
+    /// names a top-level claim holding strings.
+    /// [`ValidatorBuilder::scope_claim`](crate::ValidatorBuilder::scope_claim) sets one for
+    /// every issuer.
+    pub fn scope_claim(mut self, claim: impl Into<ScopeClaim>) -> Self {
+        self.scope_claims.push(claim.into());
         self
     }
 
@@ -96,7 +231,12 @@ impl fmt::Debug for Issuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Issuer")
             .field("issuer", &without_userinfo(&self.issuer))
+            .field("tenants", &self.template)
             .field("audiences", &self.audiences)
+            .field("without_audience", &self.without_audience)
+            .field("allowed_clients", &self.allowed_clients)
+            .field("required_claims", &self.required_claims)
+            .field("scope_claims", &self.scope_claims)
             .field("jwks_uri", &self.jwks_uri.as_deref().map(without_userinfo))
             .field("static_jwks", &self.static_jwks.is_some())
             .field(
@@ -112,7 +252,13 @@ impl fmt::Debug for Issuer {
 /// An issuer as the validator uses it: checked, with its key store built.
 pub(crate) struct IssuerEntry {
     pub(crate) issuer: Arc<str>,
+    /// For a template: where the tenant goes, and which tenants are accepted.
+    pub(crate) template: Option<Template>,
     pub(crate) audiences: Vec<String>,
+    pub(crate) without_audience: bool,
+    pub(crate) allowed_clients: Vec<String>,
+    pub(crate) required_claims: Vec<ClaimPredicate>,
+    pub(crate) scope_claims: Vec<ScopeClaim>,
     pub(crate) algorithms: AlgSet,
     pub(crate) typ_policy: TypPolicy,
     pub(crate) keys: Arc<KeyStore>,
@@ -130,12 +276,32 @@ impl IssuerEntry {
             return Err(ConfigError::CredentialsInUrl { setting: "issuer" });
         }
         check_identifier("issuer", &config.issuer)?;
-        if config.audiences.is_empty() {
+        if config.audiences.is_empty() && !config.without_audience {
             return Err(ConfigError::NoAudience(config.issuer));
+        }
+        if config.without_audience && config.allowed_clients.is_empty() {
+            return Err(ConfigError::NoAllowedClients(config.issuer));
         }
         for audience in &config.audiences {
             check_identifier("audience", audience)?;
         }
+        for client in &config.allowed_clients {
+            check_identifier("allowed_clients", client)?;
+        }
+        for predicate in &config.required_claims {
+            predicate.check("require_claim")?;
+        }
+        for claim in &config.scope_claims {
+            claim.check("scope_claim")?;
+        }
+        let template = match &config.template {
+            Some(tenants) => Some(Template::build(
+                &config.issuer,
+                tenants,
+                config.jwks_uri.is_some() || config.static_jwks.is_some(),
+            )?),
+            None => None,
+        };
         let algorithms =
             allowed_algorithms(config.algorithms.as_deref(), config.hmac_secret.as_deref())?;
         if algorithms.is_empty() {
@@ -173,12 +339,92 @@ impl IssuerEntry {
                 policy,
             )),
             issuer,
+            template,
             audiences: config.audiences,
+            without_audience: config.without_audience,
+            allowed_clients: config.allowed_clients,
+            required_claims: config.required_claims,
+            scope_claims: config.scope_claims,
             algorithms,
             typ_policy: config.typ_policy,
             hmac,
         })
     }
+}
+
+/// An issuer template, split around its placeholder.
+#[derive(Debug)]
+pub(crate) struct Template {
+    prefix: String,
+    suffix: String,
+    /// `None`: any tenant.
+    tenants: Option<Vec<String>>,
+}
+
+impl Template {
+    fn build(template: &str, tenants: &Tenants, has_keys: bool) -> Result<Self, ConfigError> {
+        let invalid = |problem| ConfigError::InvalidIssuerTemplate {
+            template: template.to_owned(),
+            problem,
+        };
+        let Some((prefix, suffix)) = template.split_once(TENANT_PLACEHOLDER) else {
+            return Err(invalid("holds no `{tenantid}` placeholder"));
+        };
+        if suffix.contains(TENANT_PLACEHOLDER) {
+            return Err(invalid("holds `{tenantid}` more than once"));
+        }
+        if !has_keys {
+            return Err(invalid(
+                "needs a `jwks_uri` or a static `jwks`: keys are never discovered from a \
+                 tenant's issuer",
+            ));
+        }
+        let tenants = match tenants {
+            Tenants::Unset => {
+                return Err(invalid("names no tenant; set `tenants` or `any_tenant`"));
+            }
+            Tenants::Listed(listed) => {
+                for tenant in listed {
+                    if !is_tenant(tenant) {
+                        return Err(ConfigError::InvalidIdentifier {
+                            setting: "tenants",
+                            value: tenant.clone(),
+                            problem: "is not a tenant identifier (letters, digits, `-`, `_`, `.`)",
+                        });
+                    }
+                }
+                Some(listed.clone())
+            }
+            Tenants::Any => None,
+        };
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+            tenants,
+        })
+    }
+
+    /// The tenant `iss` names, if it is this template's and an accepted tenant.
+    pub(crate) fn tenant<'i>(&self, iss: &'i str) -> Option<&'i str> {
+        let tenant = iss
+            .strip_prefix(self.prefix.as_str())?
+            .strip_suffix(self.suffix.as_str())?;
+        let accepted = match &self.tenants {
+            Some(listed) => listed.iter().any(|t| t == tenant),
+            None => is_tenant(tenant),
+        };
+        accepted.then_some(tenant)
+    }
+}
+
+/// A tenant identifier: a GUID or a name such as `contoso.onmicrosoft.com`; never a `/`, so
+/// that a token cannot slide another path into the template.
+fn is_tenant(tenant: &str) -> bool {
+    !tenant.is_empty()
+        && tenant.len() <= 128
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Refuses an identifier that no token could match as intended: `iss` and `aud` are compared

@@ -3,9 +3,11 @@
 //! interceptors, websocket handshakes and queue consumers can call it directly.
 
 pub(crate) mod cache;
+pub mod claim_path;
 pub(crate) mod claims;
 pub(crate) mod issuer;
 pub(crate) mod json;
+pub mod predicate;
 pub(crate) mod rules;
 pub mod scope;
 pub(crate) mod validator;

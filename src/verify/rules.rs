@@ -82,12 +82,47 @@ pub(crate) fn registered_claims(
     Ok(registered)
 }
 
-/// Whether `aud` holds one of `expected`.
-pub(crate) fn check_audience(aud: &[String], expected: &[String]) -> Result<(), ErrorKind> {
-    if aud.iter().any(|a| expected.contains(a)) {
+/// Whether `aud` holds one of `expected`. An issuer configured without audience accepts a
+/// token with no `aud`; one that has an `aud` must still name an expected audience.
+pub(crate) fn check_audience(
+    aud: &[String],
+    expected: &[String],
+    without_audience: bool,
+) -> Result<(), ErrorKind> {
+    if (without_audience && aud.is_empty()) || aud.iter().any(|a| expected.contains(a)) {
         Ok(())
     } else {
         Err(ErrorKind::InvalidAudience)
+    }
+}
+
+/// A multi-tenant issuer's token must name in `tid` the tenant its `iss` names.
+pub(crate) fn check_tenant(claims: &Map<String, Value>, tenant: &str) -> Result<(), ErrorKind> {
+    match claims.get("tid") {
+        Some(Value::String(tid)) if tid == tenant => Ok(()),
+        _ => Err(ErrorKind::InvalidIssuer),
+    }
+}
+
+/// The calling client, `client_id`, else `azp`, else `cid`, else `appid` (never `sub`), must
+/// be one of `allowed`.
+pub(crate) fn check_client(
+    registered: &Registered,
+    claims: &Map<String, Value>,
+    allowed: &[String],
+) -> Result<(), ErrorKind> {
+    let client = registered
+        .client_id
+        .as_deref()
+        .or(registered.azp.as_deref())
+        .or_else(|| {
+            ["cid", "appid"]
+                .into_iter()
+                .find_map(|name| claims.get(name)?.as_str())
+        });
+    match client {
+        Some(client) if allowed.iter().any(|a| a == client) => Ok(()),
+        _ => Err(ErrorKind::ClientNotAllowed),
     }
 }
 
@@ -124,10 +159,11 @@ fn string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, Err
     }
 }
 
-/// `aud`: a string or an array of strings; required.
+/// `aud`: a string or an array of strings; whether it must be there is
+/// [`check_audience`]'s business.
 fn audience(claims: &Map<String, Value>) -> Result<Vec<String>, ErrorKind> {
     match claims.get("aud") {
-        None => Err(ErrorKind::InvalidAudience),
+        None => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(items)) => items
             .iter()
@@ -259,14 +295,56 @@ mod tests {
             reg(json!({"aud": 5, "exp": 1})).unwrap_err(),
             ErrorKind::InvalidClaim
         );
+        assert!(reg(json!({"exp": 1})).unwrap().aud.is_empty());
         assert_eq!(
-            reg(json!({"exp": 1})).unwrap_err(),
-            ErrorKind::InvalidAudience
-        );
-        assert_eq!(
-            check_audience(&["x".into()], &["y".into()]),
+            check_audience(&["x".into()], &["y".into()], false),
             Err(ErrorKind::InvalidAudience)
         );
+        assert_eq!(check_audience(&[], &["y".into()], false), Err(ErrorKind::InvalidAudience));
+    }
+
+    #[test]
+    fn without_audience_a_token_may_have_none_but_not_a_wrong_one() {
+        assert_eq!(check_audience(&[], &[], true), Ok(()));
+        assert_eq!(
+            check_audience(&["x".into()], &[], true),
+            Err(ErrorKind::InvalidAudience)
+        );
+        assert_eq!(check_audience(&["y".into()], &["y".into()], true), Ok(()));
+    }
+
+    #[test]
+    fn the_tenant_must_be_tid() {
+        let c = |v: Value| v.as_object().cloned().unwrap();
+        assert_eq!(check_tenant(&c(json!({"tid": "t1"})), "t1"), Ok(()));
+        for bad in [json!({"tid": "t2"}), json!({}), json!({"tid": ["t1"]})] {
+            assert_eq!(check_tenant(&c(bad), "t1"), Err(ErrorKind::InvalidIssuer));
+        }
+    }
+
+    #[test]
+    fn the_allowed_client_is_client_id_else_azp_else_cid_else_appid_never_sub() {
+        let allowed = ["ok".to_owned()];
+        let check = |v: Value| {
+            let claims = v.as_object().cloned().unwrap();
+            let registered = reg(Value::Object(claims.clone())).unwrap();
+            check_client(&registered, &claims, &allowed)
+        };
+        for ok in [
+            json!({"exp": 1, "client_id": "ok", "azp": "no"}),
+            json!({"exp": 1, "azp": "ok", "cid": "no"}),
+            json!({"exp": 1, "cid": "ok", "appid": "no"}),
+            json!({"exp": 1, "appid": "ok"}),
+        ] {
+            assert_eq!(check(ok.clone()), Ok(()), "{ok}");
+        }
+        for bad in [
+            json!({"exp": 1, "client_id": "no", "azp": "ok"}),
+            json!({"exp": 1, "sub": "ok"}),
+            json!({"exp": 1}),
+        ] {
+            assert_eq!(check(bad.clone()), Err(ErrorKind::ClientNotAllowed), "{bad}");
+        }
     }
 
     #[test]

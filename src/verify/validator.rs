@@ -23,7 +23,7 @@ use crate::verify::claims::{Claims, JsonClaims};
 use crate::verify::issuer::{Issuer, IssuerEntry};
 use crate::verify::json::StrictObject;
 use crate::verify::rules;
-use crate::verify::scope::{Scopes, collect_claim};
+use crate::verify::scope::{ScopeClaim, Scopes, collect_claim};
 
 /// Builds a [`Validator`]; see [`Validator::builder`].
 #[must_use]
@@ -31,7 +31,7 @@ pub struct ValidatorBuilder<T = JsonClaims> {
     issuers: Vec<Issuer>,
     leeway: Duration,
     max_token_bytes: usize,
-    scope_claims: Vec<String>,
+    scope_claims: Vec<ScopeClaim>,
     allow_insecure_http: bool,
     fetch_timeout: Duration,
     max_document_bytes: usize,
@@ -76,9 +76,11 @@ impl<T> ValidatorBuilder<T> {
         self
     }
 
-    /// Further claims whose values are scopes, besides `scope` and `scp` (for example
-    /// `roles` in Azure application tokens).
-    pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
+    /// A further claim whose values join the granted scopes, besides `scope` and `scp`, for
+    /// every issuer (for example `roles` in Entra application tokens); see [`ScopeClaim`] for
+    /// nested paths, object keys and prefixes, and
+    /// [`Issuer::scope_claim`](crate::Issuer::scope_claim) for one issuer's.
+    pub fn scope_claim(mut self, claim: impl Into<ScopeClaim>) -> Self {
         self.scope_claims.push(claim.into());
         self
     }
@@ -201,14 +203,26 @@ impl<T> ValidatorBuilder<T> {
                 max: defaults::MAX_LEEWAY,
             });
         }
+        for claim in &self.scope_claims {
+            claim.check("scope_claim")?;
+        }
         let fetcher = Fetcher::new(self.fetch_timeout, self.max_document_bytes)?;
         let mut policy = self.refresh;
         policy.allow_insecure_http = self.allow_insecure_http;
         let mut issuers = HashMap::with_capacity(self.issuers.len());
+        let mut templates: Vec<IssuerEntry> = Vec::new();
         for issuer in self.issuers {
             let entry = IssuerEntry::build(issuer, &fetcher, policy)?;
             let name = entry.issuer.to_string();
-            if issuers.insert(name.clone(), entry).is_some() {
+            let duplicate = match entry.template {
+                Some(_) if templates.iter().any(|t| t.issuer == entry.issuer) => true,
+                Some(_) => {
+                    templates.push(entry);
+                    false
+                }
+                None => issuers.insert(name.clone(), entry).is_some(),
+            };
+            if duplicate {
                 return Err(ConfigError::DuplicateIssuer(name));
             }
         }
@@ -216,6 +230,7 @@ impl<T> ValidatorBuilder<T> {
         Ok(Validator {
             shared: Arc::new(Shared {
                 issuers,
+                templates,
                 leeway,
                 max_token_bytes: self.max_token_bytes,
                 scope_claims: self.scope_claims,
@@ -235,9 +250,11 @@ impl<T> ValidatorBuilder<T> {
 
 struct Shared<T> {
     issuers: HashMap<String, IssuerEntry>,
+    /// Multi-tenant issuers, tried in order when no issuer matches `iss` exactly.
+    templates: Vec<IssuerEntry>,
     leeway: i64,
     max_token_bytes: usize,
-    scope_claims: Vec<String>,
+    scope_claims: Vec<ScopeClaim>,
     cache: Option<TokenCache<T>>,
 }
 
@@ -273,6 +290,10 @@ impl<T> fmt::Debug for Validator<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Validator")
             .field("issuers", &self.shared.issuers.keys().collect::<Vec<_>>())
+            .field(
+                "templates",
+                &self.shared.templates.iter().map(|t| &t.issuer).collect::<Vec<_>>(),
+            )
             .field("leeway", &self.shared.leeway)
             .field("max_token_bytes", &self.shared.max_token_bytes)
             .field("token_cache", &self.shared.cache.is_some())
@@ -377,12 +398,7 @@ fn refused(kind: ErrorKind, issuer: Option<&str>, kid: Option<&str>, alg: Option
 impl<T> Validator<T> {
     /// The state of each trusted issuer's keys: wire it to a readiness probe.
     pub fn key_status(&self) -> Vec<KeyStatus> {
-        let mut all: Vec<KeyStatus> = self
-            .shared
-            .issuers
-            .values()
-            .map(|i| i.keys.status())
-            .collect();
+        let mut all: Vec<KeyStatus> = self.entries().map(|i| i.keys.status()).collect();
         all.sort_by(|a, b| a.issuer.cmp(&b.issuer));
         all
     }
@@ -395,12 +411,31 @@ impl<T> Validator<T> {
     /// are loaded all the same, and later requests try again.
     pub async fn warm_up(&self) -> Result<(), AuthError> {
         let mut outcome = Ok(());
-        for issuer in self.shared.issuers.values() {
+        for issuer in self.entries() {
             if let Err(error) = issuer.keys.warm_up().await {
                 outcome = Err(error);
             }
         }
         outcome
+    }
+}
+
+impl<T> Validator<T> {
+    /// Every trusted issuer, exact ones and templates.
+    fn entries(&self) -> impl Iterator<Item = &IssuerEntry> {
+        self.shared.issuers.values().chain(&self.shared.templates)
+    }
+
+    /// The issuer `iss` names, and for a template the tenant: an exact issuer first, then
+    /// the templates in the order configured. Nothing here does I/O.
+    fn issuer_for<'i>(&self, iss: &'i str) -> Option<(&IssuerEntry, Option<&'i str>)> {
+        if let Some(exact) = self.shared.issuers.get(iss) {
+            return Some((exact, None));
+        }
+        self.shared.templates.iter().find_map(|entry| {
+            let template = entry.template.as_ref()?;
+            Some((entry, Some(template.tenant(iss)?)))
+        })
     }
 }
 
@@ -485,7 +520,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             .get("iss")
             .and_then(Value::as_str)
             .ok_or(ErrorKind::InvalidIssuer)?;
-        let issuer = shared.issuers.get(iss).ok_or(ErrorKind::InvalidIssuer)?;
+        let (issuer, tenant) = self.issuer_for(iss).ok_or(ErrorKind::InvalidIssuer)?;
         *trusted = Some(&issuer.issuer);
         if !issuer.algorithms.contains(alg) {
             return Err(ErrorKind::AlgorithmNotAllowed.into());
@@ -515,27 +550,47 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         };
         let binding = binding.ok_or(ErrorKind::InvalidSignature)?;
 
-        let registered = rules::registered_claims(&payload, &issuer.issuer, issuer.typ_policy)?;
+        let registered = rules::registered_claims(&payload, iss, issuer.typ_policy)?;
         rules::check_times(&registered, now(), shared.leeway)?;
-        rules::check_audience(&registered.aud, &issuer.audiences)?;
-        let scopes = self.scopes(&payload)?;
-        let extra = T::deserialize(Value::Object(payload)).map_err(|_| ErrorKind::InvalidClaim)?;
-        Ok((Claims::new(registered, scopes, extra), binding))
+        if let Some(tenant) = tenant {
+            rules::check_tenant(&payload, tenant)?;
+        }
+        rules::check_audience(&registered.aud, &issuer.audiences, issuer.without_audience)?;
+        if !issuer.allowed_clients.is_empty() {
+            rules::check_client(&registered, &payload, &issuer.allowed_clients)?;
+        }
+        if let Some(failed) = issuer
+            .required_claims
+            .iter()
+            .find(|p| !p.is_satisfied_by(&payload))
+        {
+            tracing::debug!(predicate = ?failed, "a claim fails the issuer's requirement");
+            return Err(ErrorKind::UnacceptedClaim.into());
+        }
+        let scopes = self.scopes(&payload, issuer)?;
+        let claims = Claims::from_json(registered, scopes, payload)
+            .map_err(|_| ErrorKind::InvalidClaim)?;
+        Ok((claims, binding))
     }
 
-    fn scopes(&self, payload: &Map<String, Value>) -> Result<Scopes, ErrorKind> {
+    /// `scope` and `scp`, which must be strings or arrays of strings, then the mapped claims
+    /// of the validator and of the issuer, which grant nothing when shaped otherwise.
+    fn scopes(&self, payload: &Map<String, Value>, issuer: &IssuerEntry) -> Result<Scopes, ErrorKind> {
         let mut found = Vec::new();
-        let names = ["scope", "scp"]
-            .into_iter()
-            .chain(self.shared.scope_claims.iter().map(String::as_str));
-        for name in names {
+        for name in ["scope", "scp"] {
             if let Some(value) = payload.get(name)
                 && !collect_claim(value, &mut found)
             {
                 return Err(ErrorKind::InvalidClaim);
             }
         }
-        Ok(Scopes::from_iter(found))
+        let mut mapped = Vec::new();
+        for claim in self.shared.scope_claims.iter().chain(&issuer.scope_claims) {
+            claim.collect(payload, &mut mapped);
+        }
+        Ok(Scopes::from_iter(
+            found.into_iter().chain(mapped.iter().map(|s| &**s)),
+        ))
     }
 }
 
