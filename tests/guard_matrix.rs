@@ -1082,8 +1082,7 @@ fn cases(w: &World) -> Vec<Case> {
     ));
     rows.push(
         // Any of `admin write`: one alternative suffices, so the challenge names the first.
-        bearer_case("/any with read", "/any", &scoped(json!({"scope": "read"})))
-            .forbidden("admin"),
+        bearer_case("/any with read", "/any", &scoped(json!({"scope": "read"}))).forbidden("admin"),
     );
     rows.push(bearer_case("/admin with read write", "/admin", &valid).forbidden("admin"));
     rows.push(
@@ -1118,6 +1117,17 @@ fn cases(w: &World) -> Vec<Case> {
         )
         .on(Target::Roles),
     );
+    // A mapped claim of another shape grants nothing; it does not invalidate the token.
+    for (name, roles) in [
+        ("roles as an object grants nothing", json!({"admin": {}})),
+        ("roles with a number grants nothing", json!(["admin", 1])),
+    ] {
+        rows.push(
+            bearer_case(name, "/admin", &scoped(json!({ "roles": roles })))
+                .on(Target::Roles)
+                .forbidden("admin"),
+        );
+    }
     rows.push(
         bearer_case(
             "roles do not grant other scopes",

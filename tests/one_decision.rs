@@ -208,7 +208,10 @@ async fn every_refusal_is_explained_at_debug_without_the_token() {
     line_with("kind=\"insufficient_scope\"");
     let route_line = line_with("requirement=\"route\"");
     assert!(route_line.contains("scopes missing"), "{route_line}");
-    assert!(route_line.contains(r#"required=All("admin")"#), "{route_line}");
+    assert!(
+        route_line.contains(r#"required=All("admin")"#),
+        "{route_line}"
+    );
     line_with("kind=\"missing_credentials\"");
     line_with("kind=\"invalid_request\"");
     for token in [&expired, &untrusted, &lacking] {

@@ -62,7 +62,9 @@ impl fmt::Display for MissingClaims {
                 "the claims on this request are of another type than the extractor's: give the \
                  extractor the guard's claims type, or use `Claims::extra_as`",
             ),
-            _ => f.write_str("no validated claims on this request: is the route behind GuardLayer?"),
+            _ => {
+                f.write_str("no validated claims on this request: is the route behind GuardLayer?")
+            }
         }
     }
 }
@@ -143,8 +145,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Scopes {
     type Rejection = MissingClaims;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Self>().cloned().ok_or(MissingClaims {
-            kind: ErrorKind::GuardMissing,
-        })
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or(MissingClaims {
+                kind: ErrorKind::GuardMissing,
+            })
     }
 }

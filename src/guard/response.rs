@@ -67,9 +67,9 @@ impl Rejection {
     pub(crate) fn new(error: AuthError, challenge: &Challenge) -> Self {
         let www_authenticate = match error.kind() {
             // The server's fault, not the credential's: no challenge to answer.
-            ErrorKind::KeysUnavailable | ErrorKind::GuardMissing | ErrorKind::ClaimsTypeMismatch => {
-                None
-            }
+            ErrorKind::KeysUnavailable
+            | ErrorKind::GuardMissing
+            | ErrorKind::ClaimsTypeMismatch => None,
             kind => Some(challenge.header(Some(kind))),
         };
         Self {

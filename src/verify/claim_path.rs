@@ -136,7 +136,10 @@ mod tests {
     fn paths_reach_nested_members_and_names_with_dots_and_colons() {
         let claims = claims();
         let at = |path: ClaimPath| path.lookup(&claims).cloned();
-        assert_eq!(at(ClaimPath::dotted("realm_access.roles")), Some(json!(["admin"])));
+        assert_eq!(
+            at(ClaimPath::dotted("realm_access.roles")),
+            Some(json!(["admin"]))
+        );
         assert_eq!(
             at(ClaimPath::dotted("resource_access.orders-api.roles")),
             Some(json!(["reader"]))
@@ -167,7 +170,13 @@ mod tests {
         ] {
             let error = bad.check("scope_claim").unwrap_err();
             assert!(
-                matches!(&error, ConfigError::InvalidClaimPath { setting: "scope_claim", .. }),
+                matches!(
+                    &error,
+                    ConfigError::InvalidClaimPath {
+                        setting: "scope_claim",
+                        ..
+                    }
+                ),
                 "{error:?}"
             );
         }

@@ -237,7 +237,6 @@ impl<T> Claims<T> {
     pub fn scopes(&self) -> &Scopes {
         &self.inner.scopes
     }
-
 }
 
 impl<T> Clone for Claims<T> {
@@ -288,7 +287,10 @@ mod tests {
         let full = json!({"client_id": "c", "azp": "a", "cid": "o", "appid": "e", "sub": "s"});
         let mut chain = full.as_object().cloned().unwrap();
         for expected in ["c", "a", "o", "e", "s"] {
-            assert_eq!(claims(Value::Object(chain.clone())).client(), Some(expected));
+            assert_eq!(
+                claims(Value::Object(chain.clone())).client(),
+                Some(expected)
+            );
             let name = match expected {
                 "c" => "client_id",
                 "a" => "azp",

@@ -654,4 +654,123 @@ mod tests {
         // Inner spaces are an identifier's own business.
         assert!(build(with_secret(&[b'k'; 32]).audience("my api")).is_ok());
     }
+
+    const ENTRA: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    const KEYS: &str = "https://login.microsoftonline.com/common/discovery/v2.0/keys";
+
+    fn template_error(issuer: Issuer, problem: &'static str) {
+        let template = issuer.issuer.clone();
+        assert_eq!(
+            build(issuer).unwrap_err(),
+            ConfigError::InvalidIssuerTemplate { template, problem }
+        );
+    }
+
+    #[test]
+    fn templates_need_one_placeholder_a_key_source_and_tenants() {
+        let entra = || Issuer::template(ENTRA).audience("api");
+        template_error(
+            Issuer::template("https://idp/v2.0")
+                .audience("api")
+                .any_tenant()
+                .jwks_uri(KEYS),
+            "holds no `{tenantid}` placeholder",
+        );
+        template_error(
+            Issuer::template("https://idp/{tenantid}/{tenantid}")
+                .audience("api")
+                .any_tenant()
+                .jwks_uri(KEYS),
+            "holds `{tenantid}` more than once",
+        );
+        template_error(
+            entra().tenants(["t1"]),
+            "needs a `jwks_uri` or a static `jwks`: keys are never discovered from a tenant's \
+             issuer",
+        );
+        template_error(
+            entra().jwks_uri(KEYS),
+            "names no tenant; set `tenants` or `any_tenant`",
+        );
+        assert!(matches!(
+            build(entra().jwks_uri(KEYS).tenants(["t1/../t2"])).unwrap_err(),
+            ConfigError::InvalidIdentifier {
+                setting: "tenants",
+                ..
+            }
+        ));
+        assert!(build(entra().jwks_uri(KEYS).tenants(["t1"])).is_ok());
+        assert!(build(entra().jwks_uri(KEYS).any_tenant()).is_ok());
+        let twice = Validator::builder()
+            .issuer(entra().jwks_uri(KEYS).any_tenant())
+            .issuer(entra().jwks_uri(KEYS).tenants(["t1"]))
+            .build();
+        assert_eq!(
+            twice.unwrap_err(),
+            ConfigError::DuplicateIssuer(ENTRA.into())
+        );
+    }
+
+    #[test]
+    fn a_template_matches_listed_tenants_only_and_never_a_path() {
+        let tenants = Tenants::Listed(vec!["t1".into(), "contoso.onmicrosoft.com".into()]);
+        let listed = Template::build(ENTRA, &tenants, true).unwrap();
+        let any = Template::build(ENTRA, &Tenants::Any, true).unwrap();
+        let iss = |tenant: &str| ENTRA.replace(TENANT_PLACEHOLDER, tenant);
+        assert_eq!(listed.tenant(&iss("t1")), Some("t1"));
+        assert_eq!(
+            listed.tenant(&iss("contoso.onmicrosoft.com")),
+            Some("contoso.onmicrosoft.com")
+        );
+        for refused in ["t2", "", "T1", "t1/x", "t1 "] {
+            assert_eq!(listed.tenant(&iss(refused)), None, "{refused:?}");
+        }
+        assert_eq!(any.tenant(&iss("t2")), Some("t2"));
+        for refused in ["", "a/b", "a?b", "a%2fb"] {
+            assert_eq!(any.tenant(&iss(refused)), None, "{refused:?}");
+        }
+        assert_eq!(
+            any.tenant("https://login.microsoftonline.com/t1/v2.0/"),
+            None
+        );
+        assert_eq!(any.tenant("https://sts.windows.net/t1/"), None);
+    }
+
+    #[test]
+    fn without_audience_needs_allowed_clients() {
+        let cognito = || Issuer::new("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x");
+        assert_eq!(
+            build(cognito().jwks_uri(KEYS)).unwrap_err(),
+            ConfigError::NoAudience(
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x".into()
+            )
+        );
+        let error = build(cognito().without_audience().jwks_uri(KEYS)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "issuer `https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x` accepts tokens \
+             without audience but names no allowed client; set `allowed_clients`"
+        );
+        assert!(
+            build(
+                cognito()
+                    .without_audience()
+                    .allowed_clients(["c1"])
+                    .jwks_uri(KEYS)
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            build(
+                cognito()
+                    .without_audience()
+                    .allowed_clients([" c1"])
+                    .jwks_uri(KEYS)
+            ),
+            Err(ConfigError::InvalidIdentifier {
+                setting: "allowed_clients",
+                ..
+            })
+        ));
+    }
 }

@@ -300,7 +300,10 @@ mod tests {
             check_audience(&["x".into()], &["y".into()], false),
             Err(ErrorKind::InvalidAudience)
         );
-        assert_eq!(check_audience(&[], &["y".into()], false), Err(ErrorKind::InvalidAudience));
+        assert_eq!(
+            check_audience(&[], &["y".into()], false),
+            Err(ErrorKind::InvalidAudience)
+        );
     }
 
     #[test]
@@ -343,7 +346,11 @@ mod tests {
             json!({"exp": 1, "sub": "ok"}),
             json!({"exp": 1}),
         ] {
-            assert_eq!(check(bad.clone()), Err(ErrorKind::ClientNotAllowed), "{bad}");
+            assert_eq!(
+                check(bad.clone()),
+                Err(ErrorKind::ClientNotAllowed),
+                "{bad}"
+            );
         }
     }
 

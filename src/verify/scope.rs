@@ -354,12 +354,8 @@ impl ScopeRequirement {
     /// The value of the 403 challenge's `scope` parameter for a token granting `granted`:
     /// the closest alternative, whole (see the type's docs).
     pub(crate) fn scope_param(&self, granted: &Scopes) -> String {
-        let missing = |alternative: &[Box<str>]| {
-            alternative
-                .iter()
-                .filter(|s| !granted.contains(s))
-                .count()
-        };
+        let missing =
+            |alternative: &[Box<str>]| alternative.iter().filter(|s| !granted.contains(s)).count();
         // `min_by_key` keeps the first of equal keys.
         self.alternatives
             .iter()
@@ -370,7 +366,9 @@ impl ScopeRequirement {
 }
 
 /// The scopes, checked and without repeats; at least one.
-fn checked<S: AsRef<str>>(scopes: impl IntoIterator<Item = S>) -> Result<Vec<Box<str>>, ConfigError> {
+fn checked<S: AsRef<str>>(
+    scopes: impl IntoIterator<Item = S>,
+) -> Result<Vec<Box<str>>, ConfigError> {
     let mut list: Vec<Box<str>> = Vec::new();
     for scope in scopes {
         let scope = scope.as_ref();
@@ -512,7 +510,11 @@ mod tests {
             req.alternatives()
                 .map(|a| a.collect::<Vec<_>>())
                 .collect::<Vec<_>>(),
-            [vec!["orders:read", "tenant:acme"], vec!["admin"], vec!["root"]]
+            [
+                vec!["orders:read", "tenant:acme"],
+                vec!["admin"],
+                vec!["root"]
+            ]
         );
         assert_eq!(
             req.scopes().collect::<Vec<_>>(),
@@ -538,7 +540,10 @@ mod tests {
         assert_eq!(param("a b"), "admin");
         let least_privilege_first =
             ScopeRequirement::all(["read"]).or(ScopeRequirement::all(["admin"]));
-        assert_eq!(least_privilege_first.scope_param(&Scopes::default()), "read");
+        assert_eq!(
+            least_privilege_first.scope_param(&Scopes::default()),
+            "read"
+        );
     }
 
     #[test]
@@ -590,7 +595,10 @@ mod tests {
             ["role:editor", "role:viewer"]
         );
         assert_eq!(
-            mapped(ScopeClaim::values("groups"), serde_json::json!({"groups": "a b"})),
+            mapped(
+                ScopeClaim::values("groups"),
+                serde_json::json!({"groups": "a b"})
+            ),
             ["a", "b"],
             "a string is space-delimited, as scope is"
         );
@@ -599,27 +607,49 @@ mod tests {
     #[test]
     fn a_mapped_claim_of_the_wrong_shape_contributes_nothing() {
         for (claim, claims) in [
-            (ScopeClaim::values("roles"), serde_json::json!({"roles": {"admin": {}}})),
-            (ScopeClaim::values("roles"), serde_json::json!({"roles": ["admin", 1]})),
+            (
+                ScopeClaim::values("roles"),
+                serde_json::json!({"roles": {"admin": {}}}),
+            ),
+            (
+                ScopeClaim::values("roles"),
+                serde_json::json!({"roles": ["admin", 1]}),
+            ),
             (ScopeClaim::values("roles"), serde_json::json!({"roles": 5})),
-            (ScopeClaim::keys("roles"), serde_json::json!({"roles": ["admin"]})),
-            (ScopeClaim::keys("roles"), serde_json::json!({"roles": "admin"})),
+            (
+                ScopeClaim::keys("roles"),
+                serde_json::json!({"roles": ["admin"]}),
+            ),
+            (
+                ScopeClaim::keys("roles"),
+                serde_json::json!({"roles": "admin"}),
+            ),
             (
                 ScopeClaim::values(ClaimPath::dotted("a.roles")),
                 serde_json::json!({"a": ["roles"]}),
             ),
         ] {
-            assert!(mapped(claim.clone(), claims.clone()).is_empty(), "{claim:?} {claims}");
+            assert!(
+                mapped(claim.clone(), claims.clone()).is_empty(),
+                "{claim:?} {claims}"
+            );
         }
     }
 
     #[test]
     fn a_prefix_must_be_made_of_scope_token_characters() {
         assert_eq!(
-            ScopeClaim::values("roles").prefix("my role:").check("scope_claim"),
+            ScopeClaim::values("roles")
+                .prefix("my role:")
+                .check("scope_claim"),
             Err(ConfigError::InvalidScope("my role:".into()))
         );
-        assert!(ScopeClaim::values("roles").prefix("role:").check("scope_claim").is_ok());
+        assert!(
+            ScopeClaim::values("roles")
+                .prefix("role:")
+                .check("scope_claim")
+                .is_ok()
+        );
         assert!(ScopeClaim::values("").check("scope_claim").is_err());
     }
 

@@ -292,7 +292,12 @@ impl<T> fmt::Debug for Validator<T> {
             .field("issuers", &self.shared.issuers.keys().collect::<Vec<_>>())
             .field(
                 "templates",
-                &self.shared.templates.iter().map(|t| &t.issuer).collect::<Vec<_>>(),
+                &self
+                    .shared
+                    .templates
+                    .iter()
+                    .map(|t| &t.issuer)
+                    .collect::<Vec<_>>(),
             )
             .field("leeway", &self.shared.leeway)
             .field("max_token_bytes", &self.shared.max_token_bytes)
@@ -568,14 +573,18 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             return Err(ErrorKind::UnacceptedClaim.into());
         }
         let scopes = self.scopes(&payload, issuer)?;
-        let claims = Claims::from_json(registered, scopes, payload)
-            .map_err(|_| ErrorKind::InvalidClaim)?;
+        let claims =
+            Claims::from_json(registered, scopes, payload).map_err(|_| ErrorKind::InvalidClaim)?;
         Ok((claims, binding))
     }
 
     /// `scope` and `scp`, which must be strings or arrays of strings, then the mapped claims
     /// of the validator and of the issuer, which grant nothing when shaped otherwise.
-    fn scopes(&self, payload: &Map<String, Value>, issuer: &IssuerEntry) -> Result<Scopes, ErrorKind> {
+    fn scopes(
+        &self,
+        payload: &Map<String, Value>,
+        issuer: &IssuerEntry,
+    ) -> Result<Scopes, ErrorKind> {
         let mut found = Vec::new();
         for name in ["scope", "scp"] {
             if let Some(value) = payload.get(name)
