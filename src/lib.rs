@@ -101,6 +101,29 @@
 //! # build().unwrap();
 //! ```
 //!
+//! A handler that wants another view of the same token reads it on demand with
+//! [`Claims::extra_as`]; [`Claims::json`] is the whole claims object. A `Claims<U>` extractor
+//! behind a guard of another type answers 500 and logs both type names.
+//!
+//! # Identity providers
+//!
+//! Each provider puts scopes, roles, audience and client in its own place; the issuer's
+//! configuration says where:
+//!
+//! | need | configuration |
+//! |---|---|
+//! | roles in nested claims (Keycloak `realm_access.roles`) | [`Issuer::scope_claim`] with [`ScopeClaim::values`]`(`[`ClaimPath::dotted`]`(…))` |
+//! | roles as object keys (Zitadel) | [`ScopeClaim::keys`], a name with colons given whole |
+//! | roles apart from scopes | [`ScopeClaim::prefix`]`("role:")` |
+//! | `(a AND b) OR c` | [`ScopeRequirement::or`] |
+//! | `tenant` = `acme`, `azp` in a list | [`ClaimPredicate`] on the guard, a route or the issuer |
+//! | no `aud` (Cognito) | [`Issuer::without_audience`] + [`Issuer::allowed_clients`] |
+//! | one issuer per tenant (Entra) | [`Issuer::template`] + [`Issuer::tenants`] |
+//! | the caller | [`Claims::client`]: `client_id`, `azp`, `cid`, `appid`, then `sub` |
+//!
+//! The `providers` module has a recipe for each of Keycloak, Entra ID, Auth0, Okta, Cognito,
+//! Hydra and Zitadel.
+//!
 //! # Readiness
 //!
 //! Building a validator fetches nothing, so a service starts while its identity provider is

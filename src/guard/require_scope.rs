@@ -2,7 +2,7 @@
 //! with 403 `insufficient_scope` naming the scopes that would do.
 //!
 //! Put it inside a [`GuardLayer`](crate::GuardLayer) (in axum: an earlier `route_layer`), which
-//! supplies the token's [`Scopes`]. A request the guard let through anonymously
+//! supplies the token's [`Scopes`](crate::Scopes) and claims. A request the guard let through anonymously
 //! ([`optional`](crate::GuardLayer::optional)) gets 401 with a challenge, as it must
 //! authenticate first. A request that no guard has seen (the layers are in the wrong order)
 //! gets 500 and an error in the log, once: never a 401 that would blame a valid token.
