@@ -240,6 +240,7 @@ mod error;
 pub mod fuzzing;
 mod guard;
 mod jwks;
+pub mod providers;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
