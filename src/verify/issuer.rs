@@ -28,8 +28,8 @@ pub(crate) const TENANT_PLACEHOLDER: &str = "{tenantid}";
 /// shaped: where its scopes and roles are ([`scope_claim`](Self::scope_claim)), what every
 /// token of it must hold ([`require_claim`](Self::require_claim)), which clients may call
 /// ([`allowed_clients`](Self::allowed_clients)), and, for issuers that put no `aud` in access
-/// tokens, [`without_audience`](Self::without_audience). See the crate's
-/// [providers](crate#identity-providers) section for each provider's recipe.
+/// tokens, [`without_audience`](Self::without_audience). See [`providers`](crate::providers)
+/// for each provider's recipe.
 #[derive(Clone)]
 #[must_use]
 pub struct Issuer {
