@@ -161,6 +161,14 @@ mod tests {
     }
 
     #[test]
+    fn segments_are_given_back_as_configured() {
+        let segments = |p: ClaimPath| p.segments().map(String::from).collect::<Vec<_>>();
+        assert_eq!(segments(ClaimPath::dotted("a.b")), ["a", "b"]);
+        assert_eq!(segments(ClaimPath::from("a.b")), ["a.b"]);
+        assert_eq!(segments(ClaimPath::nested(["x:y", "z"])), ["x:y", "z"]);
+    }
+
+    #[test]
     fn empty_paths_and_segments_are_refused_naming_the_setting() {
         for bad in [
             ClaimPath::nested(Vec::<&str>::new()),
