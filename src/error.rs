@@ -51,6 +51,11 @@ pub enum ErrorKind {
     /// A [`RequireScopeLayer`](crate::RequireScopeLayer) found no guard in front of it: the
     /// layers are in the wrong order (answered 500, and logged once as an error).
     GuardMissing,
+    /// A guard that reads tokens from form bodies
+    /// ([`TokenSource::form_body`](crate::TokenSource::form_body)) found no
+    /// [`FormTokenLayer`](crate::FormTokenLayer) in front of it: the layer is missing or in
+    /// the wrong order (answered 500, and logged once as an error).
+    FormLayerMissing,
 }
 
 impl ErrorKind {
@@ -77,6 +82,7 @@ impl ErrorKind {
     /// | `InsufficientScope` | `insufficient_scope` |
     /// | `KeysUnavailable` | `keys_unavailable` |
     /// | `GuardMissing` | `guard_missing` |
+    /// | `FormLayerMissing` | `form_layer_missing` |
     ///
     /// ```
     /// assert_eq!(bearer_guard::ErrorKind::Expired.code(), "token_expired");
@@ -101,6 +107,7 @@ impl ErrorKind {
             Self::InsufficientScope => "insufficient_scope",
             Self::KeysUnavailable => "keys_unavailable",
             Self::GuardMissing => "guard_missing",
+            Self::FormLayerMissing => "form_layer_missing",
         }
     }
 
@@ -118,7 +125,9 @@ impl ErrorKind {
             Self::InvalidIssuer => "The access token comes from an untrusted issuer",
             Self::InsufficientScope => "The access token lacks the required scope",
             Self::KeysUnavailable => "The signing keys are temporarily unavailable",
-            Self::GuardMissing => "The server cannot check access tokens on this route",
+            Self::GuardMissing | Self::FormLayerMissing => {
+                "The server cannot check access tokens on this route"
+            }
             Self::Malformed
             | Self::AlgorithmNotAllowed
             | Self::UnsupportedCriticalHeader
@@ -139,6 +148,7 @@ impl ErrorKind {
                 | Self::InsufficientScope
                 | Self::KeysUnavailable
                 | Self::GuardMissing
+                | Self::FormLayerMissing
         )
     }
 }
@@ -266,6 +276,16 @@ pub enum ConfigError {
         /// Which setting (`issuer`, `jwks_uri`, `token_endpoint`, `resource`).
         setting: &'static str,
     },
+    /// A [`TokenSource`](crate::TokenSource) that cannot be used: a cookie or header name
+    /// that is not valid, the `Authorization` or `Cookie` header, or a source added twice.
+    InvalidTokenSource {
+        /// Which setting (`token_source`).
+        setting: &'static str,
+        /// The source as configured, such as `header "X Token"`.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -311,6 +331,11 @@ impl fmt::Display for ConfigError {
                 "{setting} holds a user name or password; remove them from the URL (they \
                  would be sent to the server and shown in logs)"
             ),
+            Self::InvalidTokenSource {
+                setting,
+                value,
+                problem,
+            } => write!(f, "{setting} {value} {problem}"),
         }
     }
 }
@@ -320,7 +345,7 @@ impl std::error::Error for ConfigError {}
 #[cfg(test)]
 impl ErrorKind {
     /// Every kind, for tests that go through them all.
-    pub(crate) const ALL: [Self; 18] = [
+    pub(crate) const ALL: [Self; 19] = [
         Self::MissingCredentials,
         Self::InvalidRequest,
         Self::TokenTooLarge,
@@ -339,6 +364,7 @@ impl ErrorKind {
         Self::InsufficientScope,
         Self::KeysUnavailable,
         Self::GuardMissing,
+        Self::FormLayerMissing,
     ];
 }
 

@@ -8,6 +8,7 @@
 //! | missing scope | 403 | `error="insufficient_scope", scope="…"` |
 //! | no usable keys | 503 | none; `Retry-After` instead |
 //! | [`RequireScopeLayer`](crate::RequireScopeLayer) without a guard in front | 500 | none |
+//! | a guard reading form bodies without [`FormTokenLayer`](crate::FormTokenLayer) in front | 500 | none |
 //!
 //! Every rejection response carries its [`ErrorKind`] in its extensions, for outer layers.
 //! Replace the default response with [`GuardLayer::on_rejection`](crate::GuardLayer::on_rejection);
@@ -65,7 +66,9 @@ impl Rejection {
     pub(crate) fn new(error: AuthError, challenge: &Challenge) -> Self {
         let www_authenticate = match error.kind() {
             // The server's fault, not the credential's: no challenge to answer.
-            ErrorKind::KeysUnavailable | ErrorKind::GuardMissing => None,
+            ErrorKind::KeysUnavailable | ErrorKind::GuardMissing | ErrorKind::FormLayerMissing => {
+                None
+            }
             kind => Some(challenge.header(Some(kind))),
         };
         Self {
@@ -96,7 +99,9 @@ impl Rejection {
         match self.kind() {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
-            ErrorKind::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::GuardMissing | ErrorKind::FormLayerMissing => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
