@@ -212,7 +212,8 @@ impl TokenSource {
     /// The `access_token` query parameter (RFC 6750 §2.3), on websocket upgrade requests only
     /// (`GET` with `Connection: upgrade` and `Upgrade: websocket`, RFC 6455 §4.1), where
     /// browsers cannot set headers. On any other request the parameter is still refused with
-    /// 400 `invalid_request`.
+    /// 400 `invalid_request`; so are websockets over HTTP/2 (RFC 8441's extended `CONNECT`),
+    /// which are not recognized as upgrades.
     ///
     /// Tokens in URLs leak: into access logs, proxy and load-balancer logs, browser history
     /// and error reports. Issue short-lived tokens for these connections, keep the query

@@ -104,7 +104,7 @@ impl<T, H> GuardLayer<T, H> {
     /// 400 `invalid_request`. See [`TokenSource`] for each source and its rules.
     ///
     /// ```
-    /// use axum::{Router, routing::{get, post}};
+    /// use axum::{Router, routing::get};
     /// use bearer_guard::{FormTokenLayer, GuardLayer, Issuer, TokenSource, Validator};
     ///
     /// # fn build() -> Result<Router, bearer_guard::ConfigError> {

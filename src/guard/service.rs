@@ -139,9 +139,10 @@ impl<S, T, H> Guard<S, T, H> {
         T: DeserializeOwned + Send + Sync + 'static,
         H: Clone,
     {
-        // The token is part of a header value (Authorization, a cookie, a custom header), or
+        // The token is part of a header value (Authorization, a cookie, a custom header) or
         // of the form layer's buffer: `token` holds a clone of that value or buffer, which
-        // shares its bytes, so the validation future owns the token without copying it.
+        // shares its bytes, so the validation future owns the token without copying it. Only
+        // a query-string token is a copy (decoded from the URI).
         let validator = self.validator.clone();
         let validation: Validation<T> = Box::pin(async move {
             let token = token
