@@ -24,6 +24,12 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Longest `kid` accepted in a token header.
 pub const MAX_KID_BYTES: usize = 256;
 
+/// Largest form body [`FormTokenLayer`](crate::FormTokenLayer) reads to find an
+/// `access_token` field (RFC 6750 §2.2); a larger one is answered 413. Form posts that carry
+/// a token are small; 64 KiB leaves room for the rest of a form without letting every client
+/// make the server buffer megabytes.
+pub const MAX_FORM_BODY_BYTES: usize = 64 * 1024;
+
 /// Latest time accepted in `exp`, `nbf` and `iat`: 9999-12-31T23:59:59Z, the last second
 /// RFC 3339 can write. A later (or negative) time is refused as an invalid claim rather than
 /// read as "never expires".

@@ -64,6 +64,11 @@ pub enum ErrorKind {
     /// A `Claims<U>` extractor asked for another claims type than the guard's `Claims<T>`: a
     /// server misconfiguration (500, logged as an error naming both types).
     ClaimsTypeMismatch,
+    /// A guard that reads tokens from form bodies
+    /// ([`TokenSource::form_body`](crate::TokenSource::form_body)) found no
+    /// [`FormTokenLayer`](crate::FormTokenLayer) in front of it: the layer is missing or in
+    /// the wrong order (answered 500, and logged once as an error).
+    FormLayerMissing,
 }
 
 impl ErrorKind {
@@ -94,6 +99,7 @@ impl ErrorKind {
     /// | `UnacceptedClaim` | `unaccepted_claim` |
     /// | `ClientNotAllowed` | `client_not_allowed` |
     /// | `ClaimsTypeMismatch` | `claims_type_mismatch` |
+    /// | `FormLayerMissing` | `form_layer_missing` |
     ///
     /// ```
     /// assert_eq!(bearer_guard::ErrorKind::Expired.code(), "token_expired");
@@ -122,6 +128,7 @@ impl ErrorKind {
             Self::UnacceptedClaim => "unaccepted_claim",
             Self::ClientNotAllowed => "client_not_allowed",
             Self::ClaimsTypeMismatch => "claims_type_mismatch",
+            Self::FormLayerMissing => "form_layer_missing",
         }
     }
 
@@ -139,7 +146,7 @@ impl ErrorKind {
             Self::InvalidIssuer => "The access token comes from an untrusted issuer",
             Self::InsufficientScope => "The access token lacks the required scope",
             Self::KeysUnavailable => "The signing keys are temporarily unavailable",
-            Self::GuardMissing | Self::ClaimsTypeMismatch => {
+            Self::GuardMissing | Self::ClaimsTypeMismatch | Self::FormLayerMissing => {
                 "The server cannot check access tokens on this route"
             }
             Self::ForbiddenClaim => "The access token is not allowed on this resource",
@@ -167,6 +174,7 @@ impl ErrorKind {
                 | Self::GuardMissing
                 | Self::ForbiddenClaim
                 | Self::ClaimsTypeMismatch
+                | Self::FormLayerMissing
         )
     }
 }
@@ -320,6 +328,16 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// A [`TokenSource`](crate::TokenSource) that cannot be used: a cookie or header name
+    /// that is not valid, the `Authorization` or `Cookie` header, or a source added twice.
+    InvalidTokenSource {
+        /// Which setting (`token_source`).
+        setting: &'static str,
+        /// The source as configured, such as `header "X Token"`.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -376,6 +394,11 @@ impl fmt::Display for ConfigError {
             Self::InvalidIssuerTemplate { template, problem } => {
                 write!(f, "issuer template `{template}` {problem}")
             }
+            Self::InvalidTokenSource {
+                setting,
+                value,
+                problem,
+            } => write!(f, "{setting} {value} {problem}"),
             Self::CredentialsInUrl { setting } => write!(
                 f,
                 "{setting} holds a user name or password; remove them from the URL (they \
@@ -390,7 +413,7 @@ impl std::error::Error for ConfigError {}
 #[cfg(test)]
 impl ErrorKind {
     /// Every kind, for tests that go through them all.
-    pub(crate) const ALL: [Self; 22] = [
+    pub(crate) const ALL: [Self; 23] = [
         Self::MissingCredentials,
         Self::InvalidRequest,
         Self::TokenTooLarge,
@@ -413,6 +436,7 @@ impl ErrorKind {
         Self::UnacceptedClaim,
         Self::ClientNotAllowed,
         Self::ClaimsTypeMismatch,
+        Self::FormLayerMissing,
     ];
 }
 

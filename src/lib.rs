@@ -250,10 +250,12 @@ mod verify;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::extract;
-pub use guard::{challenge, credential as token, require_scope, response};
+pub use guard::{challenge, credential as token, form, require_scope, response};
 pub use verify::{claim_path, predicate, scope};
 
 pub use error::{AuthError, ConfigError, ErrorKind};
+pub use guard::credential::TokenSource;
+pub use guard::form::{FormToken, FormTokenLayer};
 pub use guard::future::{RejectOr, ResponseFuture};
 pub use guard::layer::GuardLayer;
 pub use guard::require_scope::{RequireScope, RequireScopeLayer};

@@ -7,6 +7,7 @@ use tower_layer::Layer;
 
 use crate::error::ConfigError;
 use crate::guard::challenge::Challenge;
+use crate::guard::credential::{TokenSource, TokenSources};
 use crate::guard::response::DefaultRejection;
 use crate::guard::service::Guard;
 use crate::verify::claims::JsonClaims;
@@ -20,6 +21,8 @@ pub(crate) struct GuardSettings {
     pub(crate) challenge: Challenge,
     pub(crate) optional: bool,
     pub(crate) requirements: Requirements,
+    /// Where tokens are read besides the `Authorization` header.
+    pub(crate) sources: TokenSources,
 }
 
 /// Wraps a service so that every request must carry a valid access token.
@@ -59,6 +62,7 @@ impl<T> GuardLayer<T> {
                 challenge: Challenge::default(),
                 optional: false,
                 requirements: Requirements::default(),
+                sources: TokenSources::new(),
             }),
             on_rejection: DefaultRejection,
         }
@@ -122,6 +126,39 @@ impl<T, H> GuardLayer<T, H> {
     pub fn require_claim(mut self, predicate: ClaimPredicate) -> Result<Self, ConfigError> {
         predicate.check("require_claim")?;
         self.settings_mut().requirements.claims.push(predicate);
+        Ok(self)
+    }
+
+    /// Also read tokens from `source`; call it once per source. The `Authorization: Bearer`
+    /// header is always read, and first; a request with a token in two places is refused with
+    /// 400 `invalid_request`. See [`TokenSource`] for each source and its rules.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use bearer_guard::{FormTokenLayer, GuardLayer, Issuer, TokenSource, Validator};
+    ///
+    /// # fn build() -> Result<Router, bearer_guard::ConfigError> {
+    /// let validator = Validator::builder()
+    ///     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+    ///     .build()?;
+    /// let guard = GuardLayer::new(validator)
+    ///     .token_source(TokenSource::cookie("access_token"))?
+    ///     .token_source(TokenSource::form_body())?;
+    /// let app = Router::new()
+    ///     .route("/orders", get(|| async { "orders" }).post(|| async { "created" }))
+    ///     .route_layer(guard)
+    ///     // The form source needs this layer in front of the guard: added after, runs before.
+    ///     .route_layer(FormTokenLayer::new());
+    /// # Ok(app) }
+    /// # build().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidTokenSource`] (setting `token_source`) for a cookie name that is
+    /// not an RFC 6265 token, a header name that is not a valid field name, the header
+    /// `Authorization` (always read) or `Cookie`, and a source added twice.
+    pub fn token_source(mut self, source: TokenSource) -> Result<Self, ConfigError> {
+        self.settings_mut().sources.add(source)?;
         Ok(self)
     }
 

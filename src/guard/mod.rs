@@ -7,6 +7,7 @@ pub mod credential;
 pub(crate) mod decision;
 #[cfg(feature = "axum")]
 pub mod extract;
+pub mod form;
 pub(crate) mod future;
 pub(crate) mod layer;
 pub mod require_scope;

@@ -10,6 +10,7 @@
 //! | no usable keys | 503 | none; `Retry-After` instead |
 //! | [`RequireScopeLayer`](crate::RequireScopeLayer) without a guard in front | 500 | none |
 //! | a `Claims<U>` extractor on a guard of another claims type | 500 | none |
+//! | a guard reading form bodies without [`FormTokenLayer`](crate::FormTokenLayer) in front | 500 | none |
 //!
 //! Every rejection response carries its [`ErrorKind`] in its extensions, for outer layers.
 //! Replace the default response with [`GuardLayer::on_rejection`](crate::GuardLayer::on_rejection);
@@ -69,7 +70,8 @@ impl Rejection {
             // The server's fault, not the credential's: no challenge to answer.
             ErrorKind::KeysUnavailable
             | ErrorKind::GuardMissing
-            | ErrorKind::ClaimsTypeMismatch => None,
+            | ErrorKind::ClaimsTypeMismatch
+            | ErrorKind::FormLayerMissing => None,
             kind => Some(challenge.header(Some(kind))),
         };
         Self {
@@ -104,9 +106,9 @@ impl Rejection {
         match self.kind() {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::InsufficientScope | ErrorKind::ForbiddenClaim => StatusCode::FORBIDDEN,
-            ErrorKind::GuardMissing | ErrorKind::ClaimsTypeMismatch => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ErrorKind::GuardMissing
+            | ErrorKind::ClaimsTypeMismatch
+            | ErrorKind::FormLayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }

@@ -5,12 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use crate::guard::credential::{self, Credential};
+use crate::guard::credential::{self, OwnedToken};
 use crate::guard::decision::conclude;
 use crate::guard::future::{ResponseFuture, Validation};
 use crate::guard::layer::{GuardLayer, GuardSettings};
@@ -94,14 +93,21 @@ where
         // The clone that was polled ready goes into the future; a fresh clone stays behind.
         let inner = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, inner);
-        let judged = match credential::extract(&request) {
-            Ok(Some(Credential::Bearer(token))) => match self.validator.cached(token) {
+        let found = credential::find(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            request.extensions(),
+            &self.settings.sources,
+        );
+        let judged = match found {
+            Ok(Some(found)) => match self.validator.cached(found.token()) {
                 // The fast path: a token verified before skips validation (no allocation, no
                 // await), not the decision.
                 Some(claims) => Ok(Some(claims)),
                 None => {
-                    let token_len = token.len();
-                    return self.validate(request, inner, token_len);
+                    let token = found.to_owned_token();
+                    return self.validate(request, inner, token);
                 }
             },
             Ok(None) => Ok(None),
@@ -126,21 +132,22 @@ impl<S, T, H> Guard<S, T, H> {
         &self,
         request: Request<ReqBody>,
         inner: S,
-        token_len: usize,
+        token: OwnedToken,
     ) -> ResponseFuture<S, ReqBody, T, H>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         T: DeserializeOwned + Send + Sync + 'static,
         H: Clone,
     {
-        // The token is the tail of the one Authorization value; a clone of that value shares
-        // its bytes, so the validation future owns the token without copying it.
-        let header = request.headers()[AUTHORIZATION].clone();
+        // The token is part of a header value (Authorization, a cookie, a custom header) or
+        // of the form layer's buffer: `token` holds a clone of that value or buffer, which
+        // shares its bytes, so the validation future owns the token without copying it. Only
+        // a query-string token is a copy (decoded from the URI).
         let validator = self.validator.clone();
         let validation: Validation<T> = Box::pin(async move {
-            let bytes = header.as_bytes();
-            let token = std::str::from_utf8(&bytes[bytes.len() - token_len..])
-                .map_err(|_| crate::AuthError::from(crate::ErrorKind::InvalidRequest))?;
+            let token = token
+                .as_str()
+                .ok_or(crate::AuthError::from(crate::ErrorKind::InvalidRequest))?;
             // `call` has just missed the cache with this token.
             validator.validate_uncached(token).await
         });
