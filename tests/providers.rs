@@ -4,9 +4,13 @@
 //! `src/providers.rs` (the same configuration; only `jwks_uri` points at the local server,
 //! since the real issuers cannot be reached from here).
 //!
-//! Every request is sent three times, each time through a validator of its own: cold, a
-//! second time (when the token enters the verified-token cache) and from the cache. The
+//! Every check builds a fresh validator and sends its request three times through it: cold,
+//! a second time (when the token enters the verified-token cache) and from the cache. The
 //! three answers must be the same.
+//!
+//! Rules: K.59 (Keycloak's nested roles, Zitadel's object keys), K.60 (Cognito without `aud`),
+//! K.61 (Entra templates, `tid`, the tenant allowlist), K.62 (the client from `azp`, `cid`,
+//! `appid`).
 //!
 //! The token shapes and their sources are in `src/providers.rs`; each token below names its
 //! source again. Header `kid`s are the fixture key's (`rsa-1`), not the provider's.

@@ -2,6 +2,9 @@
 //! predicates on the guard and on routes, mapped role claims, the caller's identity and typed
 //! claims in handlers. Every token is sent three times (cold, when it enters the verified-token
 //! cache, and from it), and the three answers must be the same.
+//!
+//! Rules: K.59 (mapped and prefixed roles), K.62 (the caller: `client_id`, `azp`, `cid`,
+//! `appid`, `sub`), K.63 (fractional NumericDates).
 #![cfg(feature = "axum")]
 
 mod common;

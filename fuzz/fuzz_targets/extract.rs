@@ -1,10 +1,14 @@
 //! Credential extraction (RFC 6750 §2.1) from arbitrary `Authorization` values, several
-//! headers and query strings, checked against a plain reading of the grammar.
+//! headers and query strings, checked against a plain reading of the grammar; then the same
+//! request with every other token source enabled (cookie, custom header, websocket query),
+//! which must answer with a b64token or `invalid_request`, never a panic.
 
 #![no_main]
 
 use arbitrary::Arbitrary;
-use bearer_guard::token::{Credential, extract, extract_parts};
+use bearer_guard::token::{
+    Credential, TokenSource, TokenSources, extract, extract_parts, extract_with,
+};
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Uri};
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +18,11 @@ struct Input<'a> {
     /// Extra headers: `true` for `Authorization`, `false` for another one.
     others: Vec<(bool, &'a [u8])>,
     query: Option<&'a str>,
+    /// A `Cookie` value, an `X-Access-Token` value, and whether the request is a websocket
+    /// upgrade: for the other token sources.
+    cookie: Option<&'a [u8]>,
+    custom: Option<&'a [u8]>,
+    upgrade: bool,
     /// The first `Authorization` value; last, so it takes the rest of the input.
     value: &'a [u8],
 }
@@ -102,4 +111,39 @@ fuzz_target!(|input: Input<'_>| {
     let mut request = Request::builder().uri(uri).body(()).expect("a request");
     *request.headers_mut() = headers;
     assert_eq!(shape(extract(&request)), want);
+
+    // Every other source enabled: whatever is found must be a token of the grammar.
+    let headers = request.headers_mut();
+    for (name, value) in [("cookie", input.cookie), ("x-access-token", input.custom)] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v).ok()) {
+            headers.append(HeaderName::from_static(name), value);
+        }
+    }
+    if input.upgrade {
+        headers.insert("connection", HeaderValue::from_static("Upgrade"));
+        headers.insert("upgrade", HeaderValue::from_static("websocket"));
+    }
+    let sources = [
+        TokenSource::cookie("access_token"),
+        TokenSource::header("x-access-token"),
+        TokenSource::websocket_query(),
+    ]
+    .into_iter()
+    .try_fold(TokenSources::new(), TokenSources::with)
+    .expect("valid sources");
+    match extract_with(&request, &sources) {
+        Ok(None) => {}
+        Ok(Some(found)) => {
+            let token = found.token().as_bytes();
+            let end = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+            assert!(end > 0, "an empty token was extracted");
+            assert!(
+                token[..end]
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)),
+                "not a b64token"
+            );
+        }
+        Err(error) => assert_eq!(error.kind(), bearer_guard::ErrorKind::InvalidRequest),
+    }
 });
