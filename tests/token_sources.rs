@@ -520,20 +520,23 @@ async fn a_guard_reading_forms_without_the_form_layer_answers_500_and_says_why_o
 // ---------------------------------------------------------------------------------------------
 // Cookies and custom headers
 
+/// Builds GET `/` requests with one `name` header line per value.
+fn with_headers(name: &'static str, values: Vec<String>) -> impl Fn() -> Request<Body> {
+    move || {
+        values
+            .iter()
+            .fold(Request::get("/"), |b, v| b.header(name, v))
+            .body(Body::empty())
+            .unwrap()
+    }
+}
+
 #[tokio::test]
 async fn cookies_are_read_from_every_cookie_header_and_never_ambiguously() {
     let issuer = TestIssuer::start().await;
     let app = app(guard(&issuer, [TokenSource::cookie(COOKIE)]), false);
     let token = issuer.token().sign();
-    let with_cookies = |values: Vec<String>| {
-        move || {
-            values
-                .iter()
-                .fold(Request::get("/"), |b, v| b.header("cookie", v))
-                .body(Body::empty())
-                .unwrap()
-        }
-    };
+    let with_cookies = |values| with_headers("cookie", values);
     for accepted in [
         vec![format!("{COOKIE}={token}")],
         vec![format!("a=1; {COOKIE}={token}; b=2")],
@@ -576,15 +579,7 @@ async fn a_custom_header_holds_the_whole_token_once() {
     let issuer = TestIssuer::start().await;
     let app = app(guard(&issuer, [TokenSource::header(HEADER)]), false);
     let token = issuer.token().sign();
-    let with_values = |values: Vec<String>| {
-        move || {
-            values
-                .iter()
-                .fold(Request::get("/"), |b, v| b.header("x-access-token", v))
-                .body(Body::empty())
-                .unwrap()
-        }
-    };
+    let with_values = |values| with_headers("x-access-token", values);
     assert_accepted(&send3(&app, with_values(vec![token.clone()])).await);
     for malformed in [
         vec![token.clone(), token.clone()],
