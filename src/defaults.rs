@@ -86,3 +86,6 @@ pub const TOKEN_CACHE_CAPACITY: u64 = 10_000;
 /// (JSON written for the most heap per byte): the budget holds 3 500 to 120 of them, where
 /// the count alone let them take up to 5 GB.
 pub const TOKEN_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `Cache-Control: max-age` of the protected resource metadata document (RFC 9728).
+pub const METADATA_MAX_AGE: Duration = Duration::from_secs(3600);

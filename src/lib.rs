@@ -250,7 +250,7 @@ mod verify;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::extract;
-pub use guard::{challenge, credential as token, form, require_scope, response};
+pub use guard::{challenge, credential as token, form, metadata, require_scope, response};
 pub use verify::{claim_path, predicate, scope};
 
 pub use error::{AuthError, ConfigError, ErrorKind};
@@ -258,6 +258,7 @@ pub use guard::credential::TokenSource;
 pub use guard::form::{FormToken, FormTokenLayer};
 pub use guard::future::{RejectOr, ResponseFuture};
 pub use guard::layer::GuardLayer;
+pub use guard::metadata::{MetadataService, ResourceMetadata};
 pub use guard::require_scope::{RequireScope, RequireScopeLayer};
 pub use guard::response::{DefaultRejection, InheritRejection, OnRejection, Rejection};
 pub use guard::service::Guard;

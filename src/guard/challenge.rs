@@ -26,10 +26,18 @@ use crate::verify::scope::{ScopeRequirement, Scopes};
 /// The realm used when none is configured.
 pub const DEFAULT_REALM: &str = "api";
 
-/// A validated challenge prefix (`Bearer realm="…"`) from which every answer is rendered.
+/// A validated challenge (`Bearer realm="…"`, and the parameters every answer carries) from
+/// which every answer is rendered.
+///
+/// Parameters come in this order: `realm`, `error`, `error_description`, `scope`,
+/// `resource_metadata` (RFC 9728 §5.1, on every 401 and 403 once set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
     prefix: String,
+    /// `scope="…"` for 401s: what every request needs (the guard-wide requirement).
+    unauthorized_scope: Option<String>,
+    /// `, resource_metadata="…"`, or empty.
+    suffix: String,
 }
 
 impl Default for Challenge {
@@ -51,7 +59,40 @@ impl Challenge {
         let mut prefix = String::with_capacity(realm.len() + 16);
         prefix.push_str("Bearer ");
         push_param(&mut prefix, "realm", realm);
-        Ok(Self { prefix })
+        Ok(Self {
+            prefix,
+            unauthorized_scope: None,
+            suffix: String::new(),
+        })
+    }
+
+    /// The same challenge for another realm, its other parameters kept.
+    pub(crate) fn with_realm(self, realm: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            prefix: Self::new(realm)?.prefix,
+            ..self
+        })
+    }
+
+    /// Add `resource_metadata="…"` (RFC 9728 §5.1) to every 401 and 403 answer.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidChallengeParam`] if the URL holds characters that cannot be
+    /// sent in a header.
+    pub fn with_resource_metadata(mut self, url: &str) -> Result<Self, ConfigError> {
+        if !url.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::InvalidChallengeParam("resource_metadata"));
+        }
+        self.suffix = String::from(", ");
+        push_param(&mut self.suffix, "resource_metadata", url);
+        Ok(self)
+    }
+
+    /// Name `scope` (already checked scope-tokens, space-delimited) on 401 answers: what a
+    /// token needs to be let through (RFC 6750 §3, MCP authorization).
+    pub(crate) fn with_unauthorized_scope(mut self, scope: Option<String>) -> Self {
+        self.unauthorized_scope = scope;
+        self
     }
 
     /// The challenge for a rejection of `kind`; `None` is the challenge for a request without
@@ -61,9 +102,16 @@ impl Challenge {
     /// the scopes.
     pub fn header(&self, kind: Option<ErrorKind>) -> HeaderValue {
         let mut value = self.prefix.clone();
-        if let Some(kind) = kind.filter(|k| *k != ErrorKind::MissingCredentials) {
+        let kind = kind.filter(|k| *k != ErrorKind::MissingCredentials);
+        if let Some(kind) = kind {
             push_error(&mut value, kind);
         }
+        let unauthorized = kind.is_none_or(ErrorKind::is_invalid_token);
+        if let Some(scope) = self.unauthorized_scope.as_deref().filter(|_| unauthorized) {
+            value.push_str(", ");
+            push_param(&mut value, "scope", scope);
+        }
+        value.push_str(&self.suffix);
         to_header(value)
     }
 
@@ -75,6 +123,7 @@ impl Challenge {
         push_error(&mut value, ErrorKind::InsufficientScope);
         value.push_str(", ");
         push_param(&mut value, "scope", &required.scope_param(granted));
+        value.push_str(&self.suffix);
         to_header(value)
     }
 }

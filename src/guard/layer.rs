@@ -8,11 +8,12 @@ use tower_layer::Layer;
 use crate::error::ConfigError;
 use crate::guard::challenge::Challenge;
 use crate::guard::credential::{TokenSource, TokenSources};
+use crate::guard::metadata::ResourceMetadata;
 use crate::guard::response::DefaultRejection;
 use crate::guard::service::Guard;
 use crate::verify::claims::JsonClaims;
 use crate::verify::predicate::ClaimPredicate;
-use crate::verify::scope::{Requirements, ScopeRequirement};
+use crate::verify::scope::{Requirements, ScopeRequirement, Scopes};
 use crate::verify::validator::Validator;
 
 /// Settings shared by every clone of the guard.
@@ -23,6 +24,8 @@ pub(crate) struct GuardSettings {
     pub(crate) requirements: Requirements,
     /// Where tokens are read besides the `Authorization` header.
     pub(crate) sources: TokenSources,
+    /// The RFC 9728 metadata named by every challenge, if any.
+    pub(crate) metadata: Option<ResourceMetadata>,
 }
 
 /// Wraps a service so that every request must carry a valid access token.
@@ -63,6 +66,7 @@ impl<T> GuardLayer<T> {
                 optional: false,
                 requirements: Requirements::default(),
                 sources: TokenSources::new(),
+                metadata: None,
             }),
             on_rejection: DefaultRejection,
         }
@@ -81,7 +85,8 @@ impl<T, H> GuardLayer<T, H> {
     /// [`ConfigError::InvalidChallengeParam`] if the realm holds control characters or
     /// non-ASCII: it could not be sent in a header.
     pub fn realm(mut self, realm: &str) -> Result<Self, ConfigError> {
-        self.settings_mut().challenge = Challenge::new(realm)?;
+        let settings = self.settings_mut();
+        settings.challenge = settings.challenge.clone().with_realm(realm)?;
         Ok(self)
     }
 
@@ -96,9 +101,41 @@ impl<T, H> GuardLayer<T, H> {
 
     /// Scopes every request must have, whatever the route (403 `insufficient_scope`). A
     /// second call replaces the first; combine alternatives with [`ScopeRequirement::or`].
+    ///
+    /// Its scopes are also named in the `scope` parameter of every 401, so that a client
+    /// without a token learns what to ask for (the first alternative with the fewest scopes).
     pub fn require(mut self, requirement: ScopeRequirement) -> Self {
-        self.settings_mut().requirements.scopes = Some(requirement);
+        let settings = self.settings_mut();
+        let scope = requirement.scope_param(&Scopes::default());
+        settings.challenge = settings
+            .challenge
+            .clone()
+            .with_unauthorized_scope(Some(scope));
+        if let Some(metadata) = &settings.metadata {
+            metadata.declare(&requirement);
+        }
+        settings.requirements.scopes = Some(requirement);
         self
+    }
+
+    /// Point every 401 and 403 at `metadata` (RFC 9728 §5.1: `resource_metadata="…"`), also
+    /// when no token was sent, and list the guard-wide scopes in its `scopes_supported`.
+    /// The [`RequireScopeLayer`](crate::RequireScopeLayer)s under the guard answer with the
+    /// same challenge. See [`ResourceMetadata`] for serving the document.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidChallengeParam`] if the metadata URL cannot be sent in a header.
+    pub fn resource_metadata(mut self, metadata: &ResourceMetadata) -> Result<Self, ConfigError> {
+        let settings = self.settings_mut();
+        settings.challenge = settings
+            .challenge
+            .clone()
+            .with_resource_metadata(metadata.url())?;
+        if let Some(required) = &settings.requirements.scopes {
+            metadata.declare(required);
+        }
+        settings.metadata = Some(metadata.clone());
+        Ok(self)
     }
 
     /// A condition on the claims every request's token must meet, whatever the route: 403

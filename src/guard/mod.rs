@@ -10,6 +10,7 @@ pub mod extract;
 pub mod form;
 pub(crate) mod future;
 pub(crate) mod layer;
+pub mod metadata;
 pub mod require_scope;
 pub mod response;
 pub(crate) mod service;

@@ -426,6 +426,13 @@ impl<T> Validator<T> {
 }
 
 impl<T> Validator<T> {
+    /// The identifiers of the issuers trusted exactly (not templates), sorted.
+    pub(crate) fn exact_issuers(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.shared.issuers.keys().cloned().collect();
+        all.sort();
+        all
+    }
+
     /// Every trusted issuer, exact ones and templates.
     fn entries(&self) -> impl Iterator<Item = &IssuerEntry> {
         self.shared.issuers.values().chain(&self.shared.templates)
