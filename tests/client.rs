@@ -127,10 +127,13 @@ async fn handle_data(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    // Every Authorization line, so that a forwarded one beside ours would show.
     let authorization = headers
-        .get("authorization")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+        .get_all("authorization")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" | ");
     let count = {
         let mut log = log.lock().unwrap();
         log.push(authorization);
@@ -563,6 +566,31 @@ async fn the_layer_sends_the_token() {
     assert_eq!(api.seen(), vec![bearer(&token); 3]);
     issuer.validator().validate(token.secret()).await.unwrap();
     assert_eq!(issuer.token_requests(), 1);
+}
+
+/// Rule H.44: a service that calls another never passes on the token it was called with: the
+/// layer replaces every inbound `Authorization` line with its own token.
+#[tokio::test]
+async fn the_layer_never_forwards_an_incoming_token() {
+    let issuer = TestIssuer::start().await;
+    let api = TestApi::start(Api::Accept).await;
+    let source = source_for(&issuer);
+    let client = ServiceBuilder::new()
+        .layer(BearerLayer::new(source.clone()))
+        .service(reqwest_service::<String>());
+    let inbound = issuer.token().scope("admin").sign();
+    for _ in 0..2 {
+        let request = http::Request::post(&api.url)
+            .header("authorization", format!("Bearer {inbound}"))
+            .header("authorization", "Basic dXNlcjpwYXNz")
+            .body("hello".to_owned())
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let own = source.token().await.unwrap();
+    assert_ne!(own.secret(), inbound);
+    assert_eq!(api.seen(), vec![bearer(&own); 2]);
 }
 
 #[tokio::test]
