@@ -10,9 +10,10 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `OAUTH_ISSUER` | the issuer, compared byte for byte with `iss`; its keys are found by discovery. Unset: the embedded test issuer |
-//! | `OAUTH_AUDIENCE` | the audience this API answers to (`aud` must name it); required with `OAUTH_ISSUER`, default `https://api.example.com` without |
+//! | `OAUTH_AUDIENCE` | the audience this API answers to (`aud` must name one); a comma-separated list for several; required with `OAUTH_ISSUER`, default `https://api.example.com` without |
 //! | `OAUTH_JWKS_URI` | optional: fetch keys from here and skip discovery |
 //! | `BIND` | optional: address to listen on, default `127.0.0.1:3000` |
+//! | `PUBLIC_URL` | optional: the URL clients call, named by the RFC 9728 metadata at `/.well-known/oauth-protected-resource` and by every challenge; default `http://` and the bound address |
 //!
 //! Plain http is accepted for a loopback issuer (such as a local test issuer); anything else
 //! needs https.
@@ -84,13 +85,20 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on http://{address}");
+    let public_url = config
+        .public_url
+        .unwrap_or_else(|| format!("http://{address}"));
+    let app = match api::app(validator, &public_url) {
+        Ok(app) => app,
+        Err(error) => return common::usage(PROGRAM, &format!("PUBLIC_URL: {error}")),
+    };
     if let Some(issuer) = &embedded {
         print_try_it(issuer, &format!("http://{address}"));
     }
     // Whoever started us may be waiting for this line on a pipe.
     let _ = std::io::stdout().flush();
 
-    let result = axum::serve(listener, api::app(validator))
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

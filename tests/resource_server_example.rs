@@ -131,13 +131,23 @@ async fn every_route_of_the_example_with_tokens_from_a_discovered_issuer() {
                 assert!(whoami["exp"].as_i64().unwrap() > now(), "{what}");
             }
             200 => assert_eq!(body, expected, "{what}"),
-            401 | 403 => assert_eq!(challenge.as_deref(), Some(expected), "{what}"),
+            401 | 403 => assert_eq!(
+                challenge,
+                Some(format!("{expected}{}", metadata_param(&base))),
+                "{what}"
+            ),
             _ => {}
         }
     }
     assert_eq!(idp.discovery_hits(), 1, "keys found by discovery, once");
     assert_eq!(idp.jwks_hits(), 1);
     assert_eq!(idp.other_hits(), 0);
+}
+
+/// The challenge parameter pointing at the example's RFC 9728 metadata (its resource is
+/// `PUBLIC_URL`, by default the bound address).
+fn metadata_param(base: &str) -> String {
+    format!(r#", resource_metadata="{base}/.well-known/oauth-protected-resource""#)
 }
 
 /// The value printed after `label` on a line of the embedded issuer's summary.
@@ -240,7 +250,11 @@ async fn without_an_issuer_the_example_embeds_one_and_its_tokens_open_every_rout
                 assert_eq!(whoami["client_id"], client, "{what}");
             }
             200 => assert_eq!(body, expected, "{what}"),
-            401 | 403 => assert_eq!(challenge.as_deref(), Some(expected.as_str()), "{what}"),
+            401 | 403 => assert_eq!(
+                challenge,
+                Some(format!("{expected}{}", metadata_param(&base))),
+                "{what}"
+            ),
             _ => {}
         }
     }
@@ -267,7 +281,7 @@ async fn the_quickstart_runs_the_whole_flow_and_exits_zero() {
         "GET /read with billing's token\n  → 200 ok",
         "POST /write with billing's token\n  → 200 ok",
         "GET /admin with billing's token, no admin scope\n  → 403 ok",
-        "GET /read with no token\n  → 401 ok\n  WWW-Authenticate: Bearer realm=\"api\"",
+        "GET /read with no token\n  → 401 ok\n  WWW-Authenticate: Bearer realm=\"api\", resource_metadata=\"http://127.0.0.1:",
         "error_description=\"The access token expired\"",
         "POST /write with reports' token (read only)\n  → 403 ok",
         "Every answer was the expected one.",
@@ -278,4 +292,63 @@ async fn the_quickstart_runs_the_whole_flow_and_exits_zero() {
         );
     }
     assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_example_serves_its_metadata_for_its_public_url_and_takes_several_audiences() {
+    let idp = IdpServer::start().await;
+    let mut child = Command::new(example_binary("resource_server"))
+        .env("OAUTH_ISSUER", &idp.issuer)
+        .env(
+            "OAUTH_AUDIENCE",
+            format!("https://other.example, {AUDIENCE}"),
+        )
+        .env("PUBLIC_URL", "https://api.example.com/v1")
+        .env("BIND", "127.0.0.1:0")
+        .env_remove("OAUTH_JWKS_URI")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the resource_server example is built by `cargo test`");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let first = stdout.next_line().await.unwrap().unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let url = format!("{base}/.well-known/oauth-protected-resource/v1");
+    let response = http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let document: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(
+        document,
+        json!({
+            "resource": "https://api.example.com/v1",
+            "authorization_servers": [idp.issuer],
+            "scopes_supported": ["read", "write", "admin"],
+            "bearer_methods_supported": ["header"],
+        })
+    );
+    // Every challenge points at the metadata of the public URL, not of the bound address.
+    let (status, challenge, _) = call(&http, &base, "GET", "/read", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            r#"Bearer realm="api", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/v1""#
+        )
+    );
+    // Both audiences of the list are accepted.
+    for audience in ["https://other.example", AUDIENCE] {
+        let token = mint(
+            &header("ES256", Key::EcP256.kid()),
+            &payload_with(&idp.issuer, json!({ "scope": "read", "aud": audience })),
+            Key::EcP256,
+            Key::EcP256.alg(),
+        );
+        let (status, _, body) = call(&http, &base, "GET", "/read", Some(&token)).await;
+        assert_eq!((status, body.as_str()), (200, "read ok"), "{audience}");
+    }
 }

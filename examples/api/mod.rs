@@ -7,24 +7,33 @@
 //! | `POST /write` | scope `write` |
 //! | `GET /admin` | scope `admin` |
 //! | `GET /whoami` | any valid token |
+//! | `GET /.well-known/oauth-protected-resource` | nothing: the RFC 9728 metadata |
 
+use axum::body::Body;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bearer_guard::{Claims, GuardLayer, RequireScopeLayer, Validator};
+use bearer_guard::{
+    Claims, ConfigError, GuardLayer, ResourceMetadata, ScopeRequirement, Validator,
+};
 use serde_json::{Value, json};
 
-/// The routes. Each `route_layer` wraps the routes added before it, and only those: unknown
-/// paths keep answering 404 rather than 401, and `/public` stays open.
-pub(crate) fn app(validator: Validator) -> Router {
+/// The routes, for the resource `public_url` (the URL clients call: its protected resource
+/// metadata names it, and every challenge points at that metadata). Each `route_layer` wraps
+/// the routes added before it, and only those: unknown paths keep answering 404 rather than
+/// 401, and `/public` and the metadata stay open.
+pub(crate) fn app(validator: Validator, public_url: &str) -> Result<Router, ConfigError> {
+    let metadata = ResourceMetadata::new(public_url, &validator)?;
+    // Each requirement is declared once: enforced on its route and listed in the metadata.
+    let scoped = |scope: &str| metadata.require_scope(ScopeRequirement::all([scope]));
     let read = Router::new()
         .route("/read", get(|| async { "read ok" }))
-        .route_layer(RequireScopeLayer::all(["read"]));
+        .route_layer(scoped("read"));
     let write = Router::new()
         .route("/write", post(|| async { "write ok" }))
-        .route_layer(RequireScopeLayer::all(["write"]));
+        .route_layer(scoped("write"));
     let admin = Router::new()
         .route("/admin", get(|| async { "admin ok" }))
-        .route_layer(RequireScopeLayer::all(["admin"]));
+        .route_layer(scoped("admin"));
 
     // The guard wraps every protected route; the scope checks run inside it, after the token
     // has been validated.
@@ -33,11 +42,15 @@ pub(crate) fn app(validator: Validator) -> Router {
         .merge(read)
         .merge(write)
         .merge(admin)
-        .route_layer(GuardLayer::new(validator));
+        .route_layer(GuardLayer::new(validator).resource_metadata(&metadata)?);
 
-    Router::new()
+    let mut app = Router::new()
         .route("/public", get(|| async { "public" }))
-        .merge(protected)
+        .merge(protected);
+    for path in metadata.paths() {
+        app = app.route_service(path, metadata.service::<Body>());
+    }
+    Ok(app)
 }
 
 /// Who is calling, as the validated token says.

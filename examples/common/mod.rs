@@ -43,7 +43,12 @@ pub(crate) fn validator(
             "OAUTH_AUDIENCE is not set: set it to the audience this API expects in `aud`, for example https://api.example.com",
         )
     })?;
-    let mut issuer = Issuer::new(issuer).audience(audience);
+    // A comma-separated list: an API may answer to several names.
+    let mut issuer = audience
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .fold(Issuer::new(issuer), Issuer::audience);
     if let Some(jwks_uri) = jwks_uri {
         issuer = issuer.jwks_uri(jwks_uri);
     }
@@ -61,6 +66,8 @@ pub(crate) struct Config {
     pub(crate) audience: Option<String>,
     pub(crate) jwks_uri: Option<String>,
     pub(crate) bind: String,
+    /// The URL clients call (`PUBLIC_URL`); default `http://` and the bound address.
+    pub(crate) public_url: Option<String>,
 }
 
 impl Config {
@@ -70,6 +77,7 @@ impl Config {
             audience: optional("OAUTH_AUDIENCE")?,
             jwks_uri: optional("OAUTH_JWKS_URI")?,
             bind: optional("BIND")?.unwrap_or_else(|| "127.0.0.1:3000".to_owned()),
+            public_url: optional("PUBLIC_URL")?,
         })
     }
 }
