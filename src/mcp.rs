@@ -134,7 +134,8 @@ const WHOSE: &str = "mcp tool";
 #[derive(Clone)]
 #[must_use]
 pub struct McpToolScopesLayer<H = InheritRejection> {
-    tools: BTreeMap<Box<str>, Requirements>,
+    /// In the order declared.
+    tools: Vec<(Box<str>, Requirements)>,
     max_body_bytes: usize,
     declared_in: Option<ResourceMetadata>,
     on_rejection: H,
@@ -145,7 +146,7 @@ impl McpToolScopesLayer {
     /// [`defaults::MAX_MCP_BODY_BYTES`](crate::defaults::MAX_MCP_BODY_BYTES).
     pub fn new() -> Self {
         Self {
-            tools: BTreeMap::new(),
+            tools: Vec::new(),
             max_body_bytes: crate::defaults::MAX_MCP_BODY_BYTES,
             declared_in: None,
             on_rejection: InheritRejection,
@@ -172,26 +173,24 @@ impl<H> McpToolScopesLayer<H> {
         requirement: ScopeRequirement,
     ) -> Result<Self, ConfigError> {
         let name: Box<str> = name.into().into_boxed_str();
-        if self.tools.contains_key(&name) {
+        if self.tools.iter().any(|(n, _)| *n == name) {
             return Err(ConfigError::DuplicateTool(name.into()));
         }
         if let Some(metadata) = &self.declared_in {
             metadata.declare(&requirement);
         }
-        self.tools.insert(
-            name,
-            Requirements {
-                claims: Vec::new(),
-                scopes: Some(requirement),
-            },
-        );
+        let requirements = Requirements {
+            claims: Vec::new(),
+            scopes: Some(requirement),
+        };
+        self.tools.push((name, requirements));
         Ok(self)
     }
 
     /// Lists the scopes of every tool in `metadata`'s `scopes_supported`: those declared so
     /// far, and those declared later with [`tool`](Self::tool).
     pub fn declare_in(mut self, metadata: &ResourceMetadata) -> Self {
-        for requirement in self.tools.values().filter_map(|r| r.scopes.as_ref()) {
+        for requirement in self.tools.iter().filter_map(|(_, r)| r.scopes.as_ref()) {
             metadata.declare(requirement);
         }
         self.declared_in = Some(metadata.clone());
@@ -218,31 +217,35 @@ impl<H> McpToolScopesLayer<H> {
 
     /// The requirement of the tool `name`, if it was declared.
     pub fn requirement(&self, name: &str) -> Option<&ScopeRequirement> {
-        self.tools.get(name).and_then(|r| r.scopes.as_ref())
+        let (_, requirements) = self.tools.iter().find(|(n, _)| &**n == name)?;
+        requirements.scopes.as_ref()
     }
 
-    /// The declared tools, by name.
+    /// The declared tools, by name, in the order declared.
     pub fn tools(&self) -> impl Iterator<Item = &str> {
-        self.tools.keys().map(|name| &**name)
+        self.tools.iter().map(|(name, _)| &**name)
     }
 }
 
 impl<H> fmt::Debug for McpToolScopesLayer<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("McpToolScopesLayer")
-            .field("tools", &Tools(&self.tools))
+            .field("tools", &Tools(self.tools.iter().map(|(n, r)| (n, r))))
             .field("max_body_bytes", &self.max_body_bytes)
             .finish_non_exhaustive()
     }
 }
 
 /// The tools and their scopes, for `Debug`.
-struct Tools<'a>(&'a BTreeMap<Box<str>, Requirements>);
+struct Tools<I>(I);
 
-impl fmt::Debug for Tools<'_> {
+impl<'a, I> fmt::Debug for Tools<I>
+where
+    I: Iterator<Item = (&'a Box<str>, &'a Requirements)> + Clone,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(name, r)| (name, &r.scopes)))
+            .entries(self.0.clone().map(|(name, r)| (name, &r.scopes)))
             .finish()
     }
 }
@@ -254,7 +257,7 @@ impl<S, H: Clone> Layer<S> for McpToolScopesLayer<H> {
         McpToolScopes {
             inner,
             shared: Arc::new(Shared {
-                tools: self.tools.clone(),
+                tools: self.tools.iter().cloned().collect(),
                 max_body_bytes: self.max_body_bytes,
                 on_rejection: self.on_rejection.clone(),
             }),
@@ -275,6 +278,7 @@ pub struct McpToolScopes<S, H = InheritRejection> {
 
 /// What every request of one service reads.
 struct Shared<H> {
+    /// Looked up by the names clients send: no hashing to attack.
     tools: BTreeMap<Box<str>, Requirements>,
     max_body_bytes: usize,
     on_rejection: H,
@@ -310,7 +314,7 @@ impl<S: fmt::Debug, H> fmt::Debug for McpToolScopes<S, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("McpToolScopes")
             .field("inner", &self.inner)
-            .field("tools", &Tools(&self.shared.tools))
+            .field("tools", &Tools(self.shared.tools.iter()))
             .field("max_body_bytes", &self.shared.max_body_bytes)
             .finish_non_exhaustive()
     }
@@ -433,10 +437,10 @@ fn judge<H>(shared: &Shared<H>, context: &GuardContext, body: &[u8]) -> Result<(
             continue;
         }
         for name in &message.names {
-            if let Some((name, requirements)) = shared.tools.get_key_value(name.as_str()) {
-                if !called.iter().any(|(n, _)| *n == &**name) {
-                    called.push((name, requirements));
-                }
+            if let Some((name, requirements)) = shared.tools.get_key_value(name.as_str())
+                && !called.iter().any(|(n, _)| *n == &**name)
+            {
+                called.push((name, requirements));
             }
         }
     }
