@@ -89,3 +89,8 @@ pub const TOKEN_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `Cache-Control: max-age` of the protected resource metadata document (RFC 9728).
 pub const METADATA_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Largest JSON-RPC request body `McpToolScopesLayer` (feature `mcp`) reads to find the tools a request calls; a larger one is answered 413.
+/// Tool arguments can be sizeable documents, so this is far above the form-body cap, while
+/// still bounding what one request makes the server buffer.
+pub const MAX_MCP_BODY_BYTES: usize = 4 * 1024 * 1024;

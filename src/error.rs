@@ -338,6 +338,9 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// An MCP tool given a scope requirement twice (`McpToolScopesLayer::tool`, feature
+    /// `mcp`): which of the two was meant cannot be told.
+    DuplicateTool(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -404,6 +407,9 @@ impl fmt::Display for ConfigError {
                 "{setting} holds a user name or password; remove them from the URL (they \
                  would be sent to the server and shown in logs)"
             ),
+            Self::DuplicateTool(name) => {
+                write!(f, "tool `{name}` is given a scope requirement twice")
+            }
         }
     }
 }

@@ -240,6 +240,8 @@ mod error;
 pub mod fuzzing;
 mod guard;
 mod jwks;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod providers;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -264,6 +266,8 @@ pub use guard::response::{DefaultRejection, InheritRejection, OnRejection, Rejec
 pub use guard::service::Guard;
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{FetchError, KeyState, KeyStatus};
+#[cfg(feature = "mcp")]
+pub use mcp::{McpToolScopes, McpToolScopesLayer};
 pub use verify::claim_path::ClaimPath;
 pub use verify::claims::{Claims, JsonClaims};
 pub use verify::issuer::Issuer;

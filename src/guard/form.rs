@@ -213,7 +213,7 @@ fn too_large<B: Default>() -> Response<B> {
     refuse(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
-fn refuse<B: Default>(status: StatusCode) -> Response<B> {
+pub(crate) fn refuse<B: Default>(status: StatusCode) -> Response<B> {
     let mut response = Response::new(B::default());
     *response.status_mut() = status;
     response
@@ -295,7 +295,7 @@ struct Reading<S> {
 
 /// The body read so far; one chunk (the usual case) is kept as it came, without a copy.
 #[derive(Default)]
-enum Buffer {
+pub(crate) enum Buffer {
     #[default]
     Empty,
     One(Bytes),
@@ -303,7 +303,7 @@ enum Buffer {
 }
 
 impl Buffer {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Self::Empty => 0,
             Self::One(bytes) => bytes.len(),
@@ -311,7 +311,7 @@ impl Buffer {
         }
     }
 
-    fn push(&mut self, mut data: impl Buf) {
+    pub(crate) fn push(&mut self, mut data: impl Buf) {
         let len = data.remaining();
         if len == 0 {
             return;
@@ -331,7 +331,7 @@ impl Buffer {
         };
     }
 
-    fn freeze(self) -> Bytes {
+    pub(crate) fn freeze(self) -> Bytes {
         match self {
             Self::Empty => Bytes::new(),
             Self::One(bytes) => bytes,
