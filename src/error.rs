@@ -48,7 +48,8 @@ pub enum ErrorKind {
     InsufficientScope,
     /// No usable key set could be had for the issuer (never loaded, or too stale).
     KeysUnavailable,
-    /// A [`RequireScopeLayer`](crate::RequireScopeLayer) found no guard in front of it: the
+    /// A [`RequireScopeLayer`](crate::RequireScopeLayer) (or, with feature `mcp`, an
+    /// `McpToolScopesLayer`) found no guard in front of it: the
     /// layers are in the wrong order (answered 500, and logged once as an error).
     GuardMissing,
     /// A valid token whose claims fail a [`ClaimPredicate`](crate::ClaimPredicate) of the

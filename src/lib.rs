@@ -154,7 +154,7 @@
 //!
 //! # Testing your API
 //!
-//! With the `test-util` feature, [`testing::TestIssuer`] is an authorization server in your
+//! With the `test-util` feature, `testing::TestIssuer` is an authorization server in your
 //! test process: your app is tested through the real guard, with real signatures and a real
 //! key fetch on loopback. The dev-dependencies this needs:
 //!
@@ -221,6 +221,7 @@
 //! | `axum` | extractors: [`Claims<T>`], `Option<Claims<T>>`, [`Scopes`] |
 //! | `test-util` | `testing::TestIssuer`: an in-process authorization server for tests |
 //! | `client` | `client`: a client credentials token source and an outgoing-request layer |
+//! | `mcp` | `mcp`: per-tool scopes for MCP servers over Streamable HTTP (`McpToolScopesLayer`) |
 //!
 //! # Defaults
 //!
