@@ -101,7 +101,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -114,7 +114,7 @@ use tower_service::Service;
 use crate::error::{ConfigError, ErrorKind};
 use crate::guard::challenge::Challenge;
 use crate::guard::decision::{GuardContext, check_requirements};
-use crate::guard::form::{Buffer, refuse};
+use crate::guard::form::{Buffer, refuse, refuse_oversized};
 use crate::guard::metadata::ResourceMetadata;
 use crate::guard::response::{InheritRejection, OnRejection, Rejection, respond};
 use crate::verify::scope::{Requirements, ScopeRequirement, Unmet};
@@ -356,8 +356,8 @@ where
             return ResponseFuture::refused(response);
         }
         let max = self.shared.max_body_bytes;
-        if request.body().size_hint().lower() > u64::try_from(max).unwrap_or(u64::MAX) {
-            return ResponseFuture::refused(too_large());
+        if let Some(response) = refuse_oversized(request.body(), max, "MCP request") {
+            return ResponseFuture::refused(response);
         }
         let context = context.clone();
         let (parts, body) = request.into_parts();
@@ -402,11 +402,6 @@ fn is_encoded<B>(request: &Request<B>) -> bool {
                 .map(<[u8]>::trim_ascii)
                 .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"))
         })
-}
-
-fn too_large<B: Default>() -> Response<B> {
-    tracing::debug!("MCP request body over the size limit refused with 413");
-    refuse(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
 /// No guard ran before this layer, so no token was ever checked: a server error, never a 401
@@ -579,25 +574,8 @@ where
                 StateProj::Reading { mut body, reading } => {
                     let read = reading.as_mut().expect("polled after completion");
                     let max = read.shared.max_body_bytes;
-                    let complete = loop {
-                        match ready!(body.as_mut().poll_frame(cx)) {
-                            // Trailers are dropped: the body is handed on as one chunk.
-                            Some(Ok(frame)) => match frame.into_data() {
-                                Ok(data)
-                                    if read.buffer.len().saturating_add(data.remaining()) > max =>
-                                {
-                                    break Err(too_large());
-                                }
-                                Ok(data) => read.buffer.push(data),
-                                Err(_trailers) => {}
-                            },
-                            Some(Err(_)) => {
-                                tracing::debug!("MCP request body could not be read; answered 400");
-                                break Err(refuse(StatusCode::BAD_REQUEST));
-                            }
-                            None => break Ok(()),
-                        }
-                    };
+                    let complete =
+                        ready!(read.buffer.poll_fill(body.as_mut(), max, "MCP request", cx));
                     let Reading {
                         parts,
                         mut inner,

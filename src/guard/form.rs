@@ -169,10 +169,10 @@ where
             };
         }
         let max = self.max_body_bytes;
-        if request.body().size_hint().lower() > u64::try_from(max).unwrap_or(u64::MAX) {
+        if let Some(response) = refuse_oversized(request.body(), max, "form") {
             return ResponseFuture {
                 state: State::Refused {
-                    response: Some(too_large()),
+                    response: Some(response),
                 },
             };
         }
@@ -208,8 +208,17 @@ fn is_form_post<B>(request: &Request<B>) -> bool {
     })
 }
 
-fn too_large<B: Default>() -> Response<B> {
-    tracing::debug!("form body over the size limit refused with 413");
+/// 413 for a body of over `max` bytes, when its size hint already says so: before reading.
+pub(crate) fn refuse_oversized<B: Body, R: Default>(
+    body: &B,
+    max: usize,
+    what: &'static str,
+) -> Option<Response<R>> {
+    (body.size_hint().lower() > u64::try_from(max).unwrap_or(u64::MAX)).then(|| too_large(what))
+}
+
+fn too_large<R: Default>(what: &'static str) -> Response<R> {
+    tracing::debug!(what, "body over the size limit refused with 413");
     refuse(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
@@ -331,6 +340,35 @@ impl Buffer {
         };
     }
 
+    /// Reads `body` into the buffer until it ends: `Ok(())`, or the response for a body over
+    /// `max` bytes (413) or one that fails to arrive (400), both with an empty body. Trailers
+    /// are dropped: the body is handed on as one chunk. `what` names the body in the debug
+    /// events (`form`, `MCP request`).
+    pub(crate) fn poll_fill<B: Body, R: Default>(
+        &mut self,
+        mut body: Pin<&mut B>,
+        max: usize,
+        what: &'static str,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Response<R>>> {
+        loop {
+            match ready!(body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if self.len().saturating_add(data.remaining()) > max => {
+                        return Poll::Ready(Err(too_large(what)));
+                    }
+                    Ok(data) => self.push(data),
+                    Err(_trailers) => {}
+                },
+                Some(Err(_)) => {
+                    tracing::debug!(what, "body could not be read; answered 400");
+                    return Poll::Ready(Err(refuse(StatusCode::BAD_REQUEST)));
+                }
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+
     pub(crate) fn freeze(self) -> Bytes {
         match self {
             Self::Empty => Bytes::new(),
@@ -386,26 +424,8 @@ where
             match state.as_mut().project() {
                 StateProj::Reading { mut body, reading } => {
                     let read = reading.as_mut().expect("polled after completion");
-                    let complete = loop {
-                        match ready!(body.as_mut().poll_frame(cx)) {
-                            // Trailers are dropped: the body is handed on as one chunk.
-                            Some(Ok(frame)) => match frame.into_data() {
-                                Ok(data)
-                                    if read.buffer.len().saturating_add(data.remaining())
-                                        > read.max =>
-                                {
-                                    break Err(too_large());
-                                }
-                                Ok(data) => read.buffer.push(data),
-                                Err(_trailers) => {}
-                            },
-                            Some(Err(_)) => {
-                                tracing::debug!("form body could not be read; answered 400");
-                                break Err(refuse(StatusCode::BAD_REQUEST));
-                            }
-                            None => break Ok(()),
-                        }
-                    };
+                    let complete =
+                        ready!(read.buffer.poll_fill(body.as_mut(), read.max, "form", cx));
                     let Reading {
                         parts,
                         mut inner,
