@@ -73,9 +73,11 @@
 //!    request is refused, not silently narrowed). Without `scope`, the client's default scope is
 //!    granted.
 //! 5. `resource` (RFC 8707; may repeat): each must be an absolute URI without fragment and one
-//!    of the issuer's [resources](TestIssuerBuilder::resource), else `invalid_target`; they
-//!    become `aud` (a string for one, an array for several). Without `resource`, `aud` is
-//!    the default [`audience`](TestIssuer::audience).
+//!    of the issuer's [resources](TestIssuerBuilder::resource) (or, when
+//!    [`allow_loopback_resources`](TestIssuerBuilder::allow_loopback_resources) is on, an
+//!    `http`/`https` URL whose host is `127.0.0.1`, `localhost` or `[::1]`, with any port),
+//!    else `invalid_target`; they become `aud` (a string for one, an array for several).
+//!    Without `resource`, `aud` is the default [`audience`](TestIssuer::audience).
 //!
 //! Success is `200` with `{"access_token", "token_type": "Bearer", "expires_in", "scope"}`;
 //! `scope` is always there when a scope was granted (RFC 6749 §5.1 requires it only when it
@@ -193,6 +195,8 @@ pub(crate) struct Shared {
     pub(crate) issuer: String,
     /// Known resources; the first is the default audience.
     pub(crate) resources: Vec<String>,
+    /// Whether any loopback URL is a known resource too.
+    pub(crate) loopback_resources: bool,
     pub(crate) token_lifetime: Duration,
     pub(crate) jwks_max_age: Option<Duration>,
     pub(crate) default_client_id: String,
@@ -371,6 +375,7 @@ impl TestIssuer {
         TestIssuerBuilder {
             clients: Vec::new(),
             resources: Vec::new(),
+            loopback_resources: false,
             signing_key: KeyAlgorithm::Rs256,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             jwks_max_age: Some(DEFAULT_JWKS_MAX_AGE),
@@ -597,6 +602,7 @@ impl fmt::Debug for TestIssuer {
 pub struct TestIssuerBuilder {
     clients: Vec<TestClient>,
     resources: Vec<String>,
+    loopback_resources: bool,
     signing_key: KeyAlgorithm,
     token_lifetime: Duration,
     jwks_max_age: Option<Duration>,
@@ -615,6 +621,36 @@ impl TestIssuerBuilder {
     /// audience and replaces the built-in `https://api.example.com`.
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.resources.push(resource.into());
+        self
+    }
+
+    /// Also accept, as RFC 8707 `resource`, any loopback URL: `http` or `https`, host
+    /// `127.0.0.1`, `localhost` or `[::1]`, any port and path, no fragment, no user name or
+    /// password (default: off, only the [resources](Self::resource) given). For a server on a
+    /// port chosen at run time, such as an MCP server whose clients ask for a token for its URL
+    /// (`http://127.0.0.1:PORT/mcp`). The token's `aud` is the URL as sent. Other URLs stay
+    /// `invalid_target`; without `resource`, `aud` is still the default
+    /// [`audience`](TestIssuer::audience).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::builder().allow_loopback_resources().start().await;
+    /// let (id, secret) = issuer.default_client();
+    /// let response = reqwest::Client::new()
+    ///     .post(issuer.token_endpoint())
+    ///     .basic_auth(&id, Some(&secret))
+    ///     .form(&[("grant_type", "client_credentials"), ("resource", "http://127.0.0.1:3001/mcp")])
+    ///     .send()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # }
+    /// ```
+    pub fn allow_loopback_resources(mut self) -> Self {
+        self.loopback_resources = true;
         self
     }
 
@@ -661,6 +697,7 @@ impl TestIssuerBuilder {
         let shared = Arc::new(Shared {
             issuer: format!("http://{addr}"),
             resources,
+            loopback_resources: self.loopback_resources,
             token_lifetime: self.token_lifetime,
             jwks_max_age: self.jwks_max_age,
             default_client_id: clients[0].id.clone(),
