@@ -1,5 +1,6 @@
 //! `TestIssuerBuilder::allow_loopback_resources`: RFC 8707 `resource` values on loopback are
-//! accepted and become `aud`; every other unknown resource is still `invalid_target`.
+//! accepted and become `aud`; every other unknown resource is still `invalid_target`. And
+//! `TestIssuerBuilder::authorization_endpoint`, for clients that require the member.
 #![cfg(feature = "test-util")]
 
 use base64::Engine;
@@ -122,5 +123,56 @@ async fn off_by_default() {
         let (status, body) = token_for(&issuer, &[resource]).await;
         assert_eq!(status, 400, "{resource}: {body}");
         assert_eq!(body["error"], "invalid_target", "{resource}");
+    }
+}
+
+/// `TestIssuerBuilder::authorization_endpoint`: the member, and an endpoint that refuses.
+#[tokio::test]
+async fn authorization_endpoint_is_published_only_when_asked() {
+    let http = reqwest::Client::new();
+    let plain = TestIssuer::start().await;
+    let metadata: Value = serde_json::from_slice(
+        &http
+            .get(plain.metadata_url())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        metadata.get("authorization_endpoint").is_none(),
+        "{metadata}"
+    );
+    let authorize = format!("{}/authorize", plain.issuer());
+    assert_eq!(http.get(&authorize).send().await.unwrap().status(), 404);
+
+    let issuer = TestIssuer::builder().authorization_endpoint().start().await;
+    let authorize = format!("{}/authorize", issuer.issuer());
+    for url in [
+        issuer.metadata_url(),
+        format!("{}/.well-known/oauth-authorization-server", issuer.issuer()),
+    ] {
+        let body = http.get(&url).send().await.unwrap().bytes().await.unwrap();
+        let metadata: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            metadata["authorization_endpoint"],
+            json!(authorize),
+            "{url}"
+        );
+        assert_eq!(metadata["response_types_supported"], json!([]), "{url}");
+    }
+    for request in [
+        http.get(format!(
+            "{authorize}?response_type=code&client_id=test-client"
+        )),
+        http.post(&authorize),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(body["error"], "unsupported_response_type");
     }
 }

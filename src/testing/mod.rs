@@ -49,6 +49,7 @@
 //! | `POST /token` | the token endpoint, below |
 //! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
 //! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
+//! | `GET`/`POST /authorize` | only with [`authorization_endpoint`](TestIssuerBuilder::authorization_endpoint) (which also adds the member to the metadata): 400 `unsupported_response_type` |
 //! | `GET /jwks` | the published keys, `Cache-Control: max-age=60` (see [`TestIssuerBuilder::jwks_max_age`]), or the [`JwksFault`] set |
 //! | other paths | 404; other methods on these paths: 405 |
 //!
@@ -199,6 +200,8 @@ pub(crate) struct Shared {
     pub(crate) loopback_resources: bool,
     pub(crate) token_lifetime: Duration,
     pub(crate) jwks_max_age: Option<Duration>,
+    /// Publish `authorization_endpoint` (and serve it, refusing every request).
+    pub(crate) authorization_endpoint: bool,
     pub(crate) default_client_id: String,
     registry: Mutex<Registry>,
     secret_check: SecretCheck,
@@ -331,7 +334,7 @@ impl Shared {
             algs.dedup();
             algs
         };
-        json!({
+        let mut metadata = json!({
             "issuer": self.issuer,
             "token_endpoint": self.endpoint("/token"),
             "jwks_uri": self.endpoint("/jwks"),
@@ -340,7 +343,11 @@ impl Shared {
             "scopes_supported": scopes,
             "response_types_supported": [],
             "access_token_signing_alg_values_supported": signing,
-        })
+        });
+        if self.authorization_endpoint {
+            metadata["authorization_endpoint"] = json!(self.endpoint("/authorize"));
+        }
+        metadata
     }
 
     /// The JWKS document of the published keys.
@@ -379,6 +386,7 @@ impl TestIssuer {
             signing_key: KeyAlgorithm::Rs256,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             jwks_max_age: Some(DEFAULT_JWKS_MAX_AGE),
+            authorization_endpoint: false,
         }
     }
 
@@ -606,6 +614,7 @@ pub struct TestIssuerBuilder {
     signing_key: KeyAlgorithm,
     token_lifetime: Duration,
     jwks_max_age: Option<Duration>,
+    authorization_endpoint: bool,
 }
 
 impl TestIssuerBuilder {
@@ -651,6 +660,18 @@ impl TestIssuerBuilder {
     /// ```
     pub fn allow_loopback_resources(mut self) -> Self {
         self.loopback_resources = true;
+        self
+    }
+
+    /// Publish `authorization_endpoint` (`{issuer}/authorize`) in the metadata, and serve it:
+    /// `GET` and `POST` answer 400 `{"error": "unsupported_response_type"}`, since this issuer
+    /// grants client credentials only (`response_types_supported` stays empty). Default: off,
+    /// the member left out, as RFC 8414 §2 allows when no grant type uses the endpoint.
+    ///
+    /// For clients that require the member whatever the grant: the MCP TypeScript SDK (1.32)
+    /// refuses authorization server metadata without it.
+    pub fn authorization_endpoint(mut self) -> Self {
+        self.authorization_endpoint = true;
         self
     }
 
@@ -700,6 +721,7 @@ impl TestIssuerBuilder {
             loopback_resources: self.loopback_resources,
             token_lifetime: self.token_lifetime,
             jwks_max_age: self.jwks_max_age,
+            authorization_endpoint: self.authorization_endpoint,
             default_client_id: clients[0].id.clone(),
             registry: Mutex::new(Registry {
                 clients: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),

@@ -21,12 +21,15 @@ use super::{JwksFault, Shared};
 pub(crate) const REALM: &str = "bearer-guard test issuer";
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/token", any(token_endpoint))
         .route("/jwks", get(jwks))
         .route("/.well-known/openid-configuration", get(metadata))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .with_state(shared)
+        .route("/.well-known/oauth-authorization-server", get(metadata));
+    if shared.authorization_endpoint {
+        router = router.route("/authorize", get(authorize).post(authorize));
+    }
+    router.with_state(shared)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,6 +338,17 @@ fn is_scope_token(scope: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Metadata and keys
 // ---------------------------------------------------------------------------------------------
+
+/// Only with `TestIssuerBuilder::authorization_endpoint`: no response type is supported.
+async fn authorize() -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({
+            "error": "unsupported_response_type",
+            "error_description": "This issuer grants client credentials only",
+        }),
+    )
+}
 
 async fn metadata(State(shared): State<Arc<Shared>>) -> Response {
     json_response(StatusCode::OK, &shared.metadata())
