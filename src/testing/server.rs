@@ -302,9 +302,9 @@ fn issue(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAu
                 "resource must be an absolute URI without a fragment",
             ));
         }
-        if !shared.resources.contains(resource)
-            && !(shared.loopback_resources && is_loopback_url(resource))
-        {
+        let known = shared.resources.contains(resource)
+            || (shared.loopback_resources && is_loopback_url(resource));
+        if !known {
             return Err(oauth_error("invalid_target", "The resource is unknown"));
         }
         if !audience.contains(resource) {
@@ -392,6 +392,23 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     response
 }
 
+/// An `http` or `https` URL whose host is `127.0.0.1`, `localhost` or `[::1]`, with no user
+/// name or password (the fragment is checked by the caller).
+fn is_loopback_url(resource: &str) -> bool {
+    let Ok(url) = url::Url::parse(resource) else {
+        return false;
+    };
+    matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && matches!(
+            url.host(),
+            Some(url::Host::Domain("localhost"))
+                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,21 +447,4 @@ mod tests {
         assert!(!is_scope_token("a\\b"));
         assert!(!is_scope_token("é"));
     }
-}
-
-/// An `http` or `https` URL whose host is `127.0.0.1`, `localhost` or `[::1]`, with no user
-/// name or password (the fragment is checked by the caller).
-fn is_loopback_url(resource: &str) -> bool {
-    let Ok(url) = url::Url::parse(resource) else {
-        return false;
-    };
-    matches!(url.scheme(), "http" | "https")
-        && url.username().is_empty()
-        && url.password().is_none()
-        && matches!(
-            url.host(),
-            Some(url::Host::Domain("localhost"))
-                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
-                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
-        )
 }
