@@ -303,5 +303,6 @@ fn print_try_it(issuer: &TestIssuer, resource: &str) {
     println!(
         "  curl -i -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}' {resource}"
     );
-    println!("  node interop/mcp_client.mjs {resource} {id} {secret}");
+    println!("With the MCP TypeScript SDK (Node.js 20+):");
+    println!("  npm ci --prefix interop && node interop/mcp_client.mjs {resource} {id} {secret}");
 }

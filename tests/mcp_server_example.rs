@@ -4,11 +4,15 @@
 //! the issuer for `resource` = the MCP URL. Then the official MCP TypeScript SDK against it
 //! (`interop/mcp_client.mjs`, needs `npm ci --prefix interop`).
 //!
-//! rmcp is built only with the feature `rmcp-example`:
+//! rmcp is built only with the feature `rmcp-example`, and `cargo test --test …` builds no
+//! example binary (`--examples` builds them as test harnesses), so:
 //!
 //! ```text
-//! cargo test --features rmcp-example --examples --test mcp_server_example
+//! cargo build --example mcp_server --features rmcp-example
+//! cargo test --features rmcp-example --test mcp_server_example
 //! ```
+//!
+//! (a plain `cargo test --features rmcp-example` builds the binary and runs everything).
 #![cfg(feature = "rmcp-example")]
 
 mod common;
@@ -34,13 +38,16 @@ struct Example {
 }
 
 /// Starts `mcp_server` on a free port with the embedded issuer, reading what it prints up to
-/// its last line (the `node interop/…` command).
+/// its last line (the `node interop/mcp_client.mjs …` command).
 async fn start_example() -> Example {
     let binary = example_binary("mcp_server");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mcp_server.rs");
     assert!(
-        binary.exists(),
-        "{} is missing: build it with `cargo build --example mcp_server --features rmcp-example` \
-         (or run `cargo test --features rmcp-example --examples --test mcp_server_example`)",
+        modified(&binary)
+            .is_some_and(|built| modified(&source).is_none_or(|edited| built >= edited)),
+        "{} is missing or older than its source: build it with \
+         `cargo build --example mcp_server --features rmcp-example`",
         binary.display()
     );
     let mut child = Command::new(binary)
@@ -56,7 +63,7 @@ async fn start_example() -> Example {
     let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
     let mut printed = Vec::new();
     while let Some(line) = stdout.next_line().await.expect("stdout") {
-        let done = line.trim_start().starts_with("node interop/");
+        let done = line.contains("node interop/mcp_client.mjs");
         printed.push(line);
         if done {
             break;
