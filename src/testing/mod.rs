@@ -49,6 +49,7 @@
 //! | `POST /token` | the token endpoint, below |
 //! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
 //! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
+//! | `GET`/`POST /authorize` | only with [`authorization_endpoint`](TestIssuerBuilder::authorization_endpoint) (which also adds the member to the metadata): 400 `unsupported_response_type` |
 //! | `GET /jwks` | the published keys, `Cache-Control: max-age=60` (see [`TestIssuerBuilder::jwks_max_age`]), or the [`JwksFault`] set |
 //! | other paths | 404; other methods on these paths: 405 |
 //!
@@ -73,9 +74,11 @@
 //!    request is refused, not silently narrowed). Without `scope`, the client's default scope is
 //!    granted.
 //! 5. `resource` (RFC 8707; may repeat): each must be an absolute URI without fragment and one
-//!    of the issuer's [resources](TestIssuerBuilder::resource), else `invalid_target`; they
-//!    become `aud` (a string for one, an array for several). Without `resource`, `aud` is
-//!    the default [`audience`](TestIssuer::audience).
+//!    of the issuer's [resources](TestIssuerBuilder::resource) (or, when
+//!    [`allow_loopback_resources`](TestIssuerBuilder::allow_loopback_resources) is on, an
+//!    `http`/`https` URL whose host is `127.0.0.1`, `localhost` or `[::1]`, with any port),
+//!    else `invalid_target`; they become `aud` (a string for one, an array for several).
+//!    Without `resource`, `aud` is the default [`audience`](TestIssuer::audience).
 //!
 //! Success is `200` with `{"access_token", "token_type": "Bearer", "expires_in", "scope"}`;
 //! `scope` is always there when a scope was granted (RFC 6749 §5.1 requires it only when it
@@ -193,8 +196,12 @@ pub(crate) struct Shared {
     pub(crate) issuer: String,
     /// Known resources; the first is the default audience.
     pub(crate) resources: Vec<String>,
+    /// Whether any loopback URL is a known resource too.
+    pub(crate) loopback_resources: bool,
     pub(crate) token_lifetime: Duration,
     pub(crate) jwks_max_age: Option<Duration>,
+    /// Publish `authorization_endpoint` (and serve it, refusing every request).
+    pub(crate) authorization_endpoint: bool,
     pub(crate) default_client_id: String,
     registry: Mutex<Registry>,
     secret_check: SecretCheck,
@@ -327,7 +334,7 @@ impl Shared {
             algs.dedup();
             algs
         };
-        json!({
+        let mut metadata = json!({
             "issuer": self.issuer,
             "token_endpoint": self.endpoint("/token"),
             "jwks_uri": self.endpoint("/jwks"),
@@ -336,7 +343,11 @@ impl Shared {
             "scopes_supported": scopes,
             "response_types_supported": [],
             "access_token_signing_alg_values_supported": signing,
-        })
+        });
+        if self.authorization_endpoint {
+            metadata["authorization_endpoint"] = json!(self.endpoint("/authorize"));
+        }
+        metadata
     }
 
     /// The JWKS document of the published keys.
@@ -371,9 +382,11 @@ impl TestIssuer {
         TestIssuerBuilder {
             clients: Vec::new(),
             resources: Vec::new(),
+            loopback_resources: false,
             signing_key: KeyAlgorithm::Rs256,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             jwks_max_age: Some(DEFAULT_JWKS_MAX_AGE),
+            authorization_endpoint: false,
         }
     }
 
@@ -597,9 +610,11 @@ impl fmt::Debug for TestIssuer {
 pub struct TestIssuerBuilder {
     clients: Vec<TestClient>,
     resources: Vec<String>,
+    loopback_resources: bool,
     signing_key: KeyAlgorithm,
     token_lifetime: Duration,
     jwks_max_age: Option<Duration>,
+    authorization_endpoint: bool,
 }
 
 impl TestIssuerBuilder {
@@ -615,6 +630,48 @@ impl TestIssuerBuilder {
     /// audience and replaces the built-in `https://api.example.com`.
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.resources.push(resource.into());
+        self
+    }
+
+    /// Also accept, as RFC 8707 `resource`, any loopback URL: `http` or `https`, host
+    /// `127.0.0.1`, `localhost` or `[::1]`, any port and path, no fragment, no user name or
+    /// password (default: off, only the [resources](Self::resource) given). For a server on a
+    /// port chosen at run time, such as an MCP server whose clients ask for a token for its URL
+    /// (`http://127.0.0.1:PORT/mcp`). The token's `aud` is the URL as sent. Other URLs stay
+    /// `invalid_target`; without `resource`, `aud` is still the default
+    /// [`audience`](TestIssuer::audience).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::builder().allow_loopback_resources().start().await;
+    /// let (id, secret) = issuer.default_client();
+    /// let response = reqwest::Client::new()
+    ///     .post(issuer.token_endpoint())
+    ///     .basic_auth(&id, Some(&secret))
+    ///     .form(&[("grant_type", "client_credentials"), ("resource", "http://127.0.0.1:3001/mcp")])
+    ///     .send()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # }
+    /// ```
+    pub fn allow_loopback_resources(mut self) -> Self {
+        self.loopback_resources = true;
+        self
+    }
+
+    /// Publish `authorization_endpoint` (`{issuer}/authorize`) in the metadata, and serve it:
+    /// `GET` and `POST` answer 400 `{"error": "unsupported_response_type"}`, since this issuer
+    /// grants client credentials only (`response_types_supported` stays empty). Default: off,
+    /// the member left out, as RFC 8414 §2 allows when no grant type uses the endpoint.
+    ///
+    /// For clients that require the member whatever the grant: the MCP TypeScript SDK (1.32)
+    /// refuses authorization server metadata without it.
+    pub fn authorization_endpoint(mut self) -> Self {
+        self.authorization_endpoint = true;
         self
     }
 
@@ -661,8 +718,10 @@ impl TestIssuerBuilder {
         let shared = Arc::new(Shared {
             issuer: format!("http://{addr}"),
             resources,
+            loopback_resources: self.loopback_resources,
             token_lifetime: self.token_lifetime,
             jwks_max_age: self.jwks_max_age,
+            authorization_endpoint: self.authorization_endpoint,
             default_client_id: clients[0].id.clone(),
             registry: Mutex::new(Registry {
                 clients: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),

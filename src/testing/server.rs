@@ -21,12 +21,15 @@ use super::{JwksFault, Shared};
 pub(crate) const REALM: &str = "bearer-guard test issuer";
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/token", any(token_endpoint))
         .route("/jwks", get(jwks))
         .route("/.well-known/openid-configuration", get(metadata))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .with_state(shared)
+        .route("/.well-known/oauth-authorization-server", get(metadata));
+    if shared.authorization_endpoint {
+        router = router.route("/authorize", get(authorize).post(authorize));
+    }
+    router.with_state(shared)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,7 +302,9 @@ fn issue(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAu
                 "resource must be an absolute URI without a fragment",
             ));
         }
-        if !shared.resources.contains(resource) {
+        let known = shared.resources.contains(resource)
+            || (shared.loopback_resources && is_loopback_url(resource));
+        if !known {
             return Err(oauth_error("invalid_target", "The resource is unknown"));
         }
         if !audience.contains(resource) {
@@ -333,6 +338,17 @@ fn is_scope_token(scope: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Metadata and keys
 // ---------------------------------------------------------------------------------------------
+
+/// Only with `TestIssuerBuilder::authorization_endpoint`: no response type is supported.
+async fn authorize() -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({
+            "error": "unsupported_response_type",
+            "error_description": "This issuer grants client credentials only",
+        }),
+    )
+}
 
 async fn metadata(State(shared): State<Arc<Shared>>) -> Response {
     json_response(StatusCode::OK, &shared.metadata())
@@ -374,6 +390,23 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         );
     }
     response
+}
+
+/// An `http` or `https` URL whose host is `127.0.0.1`, `localhost` or `[::1]`, with no user
+/// name or password (the fragment is checked by the caller).
+fn is_loopback_url(resource: &str) -> bool {
+    let Ok(url) = url::Url::parse(resource) else {
+        return false;
+    };
+    matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && matches!(
+            url.host(),
+            Some(url::Host::Domain("localhost"))
+                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+        )
 }
 
 #[cfg(test)]
