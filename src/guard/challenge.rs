@@ -215,4 +215,26 @@ mod tests {
             r#"Bearer realm="api", error="insufficient_scope", error_description="The access token is not allowed on this resource""#
         );
     }
+
+    #[test]
+    fn a_new_realm_keeps_the_other_parameters() {
+        let c = Challenge::default()
+            .with_resource_metadata("https://api.example/.well-known/oauth-protected-resource")
+            .unwrap()
+            .with_unauthorized_scope(Some("read".into()))
+            .with_realm("orders")
+            .unwrap();
+        assert_eq!(
+            c.header(None),
+            r#"Bearer realm="orders", scope="read", resource_metadata="https://api.example/.well-known/oauth-protected-resource""#
+        );
+        assert_eq!(
+            Challenge::default().with_realm("bad\nrealm"),
+            Err(ConfigError::InvalidChallengeParam("realm"))
+        );
+        assert_eq!(
+            Challenge::default().with_resource_metadata("https://a b"),
+            Err(ConfigError::InvalidChallengeParam("resource_metadata"))
+        );
+    }
 }
