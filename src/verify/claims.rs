@@ -48,6 +48,8 @@ struct Inner<T> {
 pub(crate) trait ClaimsView: Send + Sync {
     fn scopes(&self) -> &Scopes;
     fn json(&self) -> &JsonClaims;
+    // Read by the axum extractors only.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     fn type_name(&self) -> &'static str;
 }
 
