@@ -568,4 +568,49 @@ mod tests {
         );
         assert!(!shown.contains("secret"), "{shown}");
     }
+
+    /// A body that says it is larger than it may be, and fails if read at all.
+    struct Announced(u64);
+
+    impl From<Bytes> for Announced {
+        fn from(_: Bytes) -> Self {
+            Self(0)
+        }
+    }
+
+    impl Body for Announced {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(Some(Err(std::io::Error::other("must not be read"))))
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::SizeHint::with_exact(self.0)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_announced_over_the_limit_is_refused_unread() {
+        use tower::ServiceExt;
+        let inner = tower::service_fn(|_: Request<Announced>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(String::from("reached")))
+        });
+        let layer = FormTokenLayer::new().max_body_bytes(10);
+        let request = |len| {
+            Request::post("/")
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Announced(len))
+                .unwrap()
+        };
+        let over = layer.layer(inner).oneshot(request(11)).await.unwrap();
+        assert_eq!(over.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // At the limit, the body is read (and here fails to arrive: 400).
+        let at = layer.layer(inner).oneshot(request(10)).await.unwrap();
+        assert_eq!(at.status(), StatusCode::BAD_REQUEST);
+    }
 }
