@@ -639,15 +639,25 @@ struct Message {
 fn scan(body: &[u8]) -> Vec<Message> {
     let mut messages = Vec::new();
     let mut json = serde_json::Deserializer::from_slice(body);
-    while Top(&mut messages).deserialize(&mut json).is_ok() {}
+    loop {
+        let top = Top {
+            messages: &mut messages,
+            in_batch: false,
+        };
+        if top.deserialize(&mut json).is_err() {
+            break;
+        }
+    }
     messages
 }
 
-/// A JSON value at the top of the body: a message, a batch, or something to ignore.
-struct Top<'a>(&'a mut Vec<Message>);
-
-/// An element of a batch: a message, or something to ignore.
-struct Element<'a>(&'a mut Vec<Message>);
+/// A JSON value at the top of the body (a message, a batch, or something to ignore) or, with
+/// `in_batch`, an element of a batch (a message, or something to ignore: a batch in a batch
+/// is no message).
+struct Top<'a> {
+    messages: &'a mut Vec<Message>,
+    in_batch: bool,
+}
 
 /// The `params` of a message: pushes the names it could mean.
 struct Params<'a>(&'a mut Vec<String>);
@@ -696,7 +706,10 @@ impl<'de> Visitor<'de> for Top<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC message or batch")
+        f.write_str(match self.in_batch {
+            true => "a JSON-RPC message",
+            false => "a JSON-RPC message or batch",
+        })
     }
 
     scalars!(());
@@ -706,43 +719,23 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        message(self.0, map)
+        message(self.messages, map)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Element(&mut *self.0))?.is_some() {}
-        Ok(())
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Element<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Element<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON-RPC message")
-    }
-
-    scalars!(());
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        message(self.0, map)
-    }
-
-    // A batch in a batch is no message.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        if self.in_batch {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
+        loop {
+            let element = Top {
+                messages: &mut *self.messages,
+                in_batch: true,
+            };
+            if seq.next_element_seed(element)?.is_none() {
+                break;
+            }
+        }
         Ok(())
     }
 }
