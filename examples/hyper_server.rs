@@ -40,21 +40,10 @@ async fn main() -> ExitCode {
     };
     let routes = Routes::new(&GuardLayer::new(validator));
 
-    let listener = match tokio::net::TcpListener::bind(&bind).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("hyper_server: cannot listen on {bind}: {error}");
-            return ExitCode::FAILURE;
-        }
+    let (listener, _address) = match common::listen("hyper_server", &bind).await {
+        Ok(bound) => bound,
+        Err(code) => return code,
     };
-    let address = match listener.local_addr() {
-        Ok(address) => address,
-        Err(error) => {
-            eprintln!("hyper_server: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("listening on http://{address}");
     let _ = std::io::stdout().flush();
 
     loop {

@@ -80,21 +80,10 @@ async fn main() -> ExitCode {
         return common::usage(PROGRAM, "OAUTH_JWKS_URI needs OAUTH_ISSUER");
     }
 
-    let listener = match tokio::net::TcpListener::bind(&bind).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("{PROGRAM}: cannot listen on {bind}: {error}");
-            return ExitCode::FAILURE;
-        }
+    let (listener, address) = match common::listen(PROGRAM, &bind).await {
+        Ok(bound) => bound,
+        Err(code) => return code,
     };
-    let address = match listener.local_addr() {
-        Ok(address) => address,
-        Err(error) => {
-            eprintln!("{PROGRAM}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("listening on http://{address}");
 
     // The resource identifier comes from configuration (or the bound address), never from a
     // request's Host header (rule H.39).

@@ -70,21 +70,10 @@ async fn main() -> ExitCode {
     };
     let bind = config.bind;
 
-    let listener = match tokio::net::TcpListener::bind(&bind).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("resource_server: cannot listen on {bind}: {error}");
-            return ExitCode::FAILURE;
-        }
+    let (listener, address) = match common::listen(PROGRAM, &bind).await {
+        Ok(bound) => bound,
+        Err(code) => return code,
     };
-    let address = match listener.local_addr() {
-        Ok(address) => address,
-        Err(error) => {
-            eprintln!("resource_server: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("listening on http://{address}");
     let public_url = config
         .public_url
         .unwrap_or_else(|| format!("http://{address}"));

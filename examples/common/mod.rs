@@ -24,6 +24,25 @@ pub(crate) fn from_env(program: &str) -> Result<(Validator, String), ExitCode> {
     Ok((validator, config.bind))
 }
 
+/// Listens on `bind` and prints the first line every example prints,
+/// `listening on http://ADDR`, with the address actually bound (so that `BIND=127.0.0.1:0`
+/// reports the port the system chose). On failure, says why on stderr and gives the exit code.
+pub(crate) async fn listen(
+    program: &str,
+    bind: &str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), ExitCode> {
+    let fail = |error: std::io::Error, what: &str| {
+        eprintln!("{program}: {what}{error}");
+        ExitCode::FAILURE
+    };
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| fail(e, &format!("cannot listen on {bind}: ")))?;
+    let address = listener.local_addr().map_err(|e| fail(e, ""))?;
+    println!("listening on http://{address}");
+    Ok((listener, address))
+}
+
 /// Says why the configuration is unusable; the exit code to return.
 pub(crate) fn usage(program: &str, message: &str) -> ExitCode {
     eprintln!("{program}: {message}");
