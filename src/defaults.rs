@@ -94,3 +94,23 @@ pub const METADATA_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Tool arguments can be sizeable documents, so this is far above the form-body cap, while
 /// still bounding what one request makes the server buffer.
 pub const MAX_MCP_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How far a DPoP proof's `iat` may be from the server's clock, either way (RFC 9449 §11.1;
+/// MCP's DPoP profile asks to accept ±5 minutes). A proof is remembered for replay until its
+/// `iat` plus this.
+pub const DPOP_IAT_WINDOW: Duration = Duration::from_secs(300);
+
+/// Longest DPoP proof `jti` accepted, in bytes: a UUID is 36, a 128-bit random value in
+/// base64url 22.
+pub const DPOP_MAX_JTI_BYTES: usize = 256;
+
+/// Longest DPoP proof accepted, in bytes: a proof with an RSA-4096 key is under 2 KiB.
+pub const DPOP_MAX_PROOF_BYTES: usize = 8 * 1024;
+
+/// Proofs the in-memory replay store remembers at most (about 80 bytes each: 40 MB when
+/// full). With the default window a proof is remembered about 5 minutes, so this sustains
+/// some 1 600 DPoP requests a second per instance; beyond that the store fails closed (503).
+pub const DPOP_REPLAY_CAPACITY: usize = 500_000;
+
+/// How long one DPoP server nonce is issued; a nonce is accepted for up to two steps.
+pub const DPOP_NONCE_STEP: Duration = Duration::from_secs(300);

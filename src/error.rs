@@ -70,6 +70,32 @@ pub enum ErrorKind {
     /// [`FormTokenLayer`](crate::FormTokenLayer) in front of it: the layer is missing or in
     /// the wrong order (answered 500, and logged once as an error).
     FormLayerMissing,
+    /// The DPoP proof (RFC 9449 §4.3) fails a check: missing or sent twice, not a
+    /// `dpop+jwt` JWS, an algorithm not allowed, a `jwk` with private members, a bad
+    /// signature, or `htm`, `htu`, `iat`, `jti` or `ath` that do not fit the request (401
+    /// `invalid_dpop_proof`; the debug log names the check).
+    InvalidDpopProof,
+    /// The DPoP proof was already used: its key and `jti` were seen within the proof window
+    /// (401 `invalid_dpop_proof`).
+    DpopProofReplayed,
+    /// Server nonces are on and the proof carries none, or a stale one (401
+    /// `use_dpop_nonce` with a fresh `DPoP-Nonce` header).
+    DpopNonceRequired,
+    /// The token's `cnf.jkt` is not the thumbprint of the proof's key: the token is bound to
+    /// another key (401 `invalid_token`).
+    DpopKeyMismatch,
+    /// A DPoP-bound token (one with `cnf.jkt`) presented as a bearer token (RFC 9449 §7.2):
+    /// whoever holds it without the key must not use it (401 `invalid_token`).
+    DpopBoundToken,
+    /// A token without `cnf.jkt` presented with the `DPoP` scheme: nothing binds it to the
+    /// proof's key (401 `invalid_token`).
+    DpopUnboundToken,
+    /// The DPoP replay store cannot be reached (Redis down): the proof cannot be checked for
+    /// replay (503 with `Retry-After`; the client keeps its key and retries).
+    ReplayStoreUnavailable,
+    /// The in-memory DPoP replay store is full: it refuses rather than forget proofs it
+    /// must remember (503 with `Retry-After`).
+    ReplayStoreFull,
 }
 
 impl ErrorKind {
@@ -101,6 +127,14 @@ impl ErrorKind {
     /// | `ClientNotAllowed` | `client_not_allowed` |
     /// | `ClaimsTypeMismatch` | `claims_type_mismatch` |
     /// | `FormLayerMissing` | `form_layer_missing` |
+    /// | `InvalidDpopProof` | `invalid_dpop_proof` |
+    /// | `DpopProofReplayed` | `dpop_proof_replayed` |
+    /// | `DpopNonceRequired` | `use_dpop_nonce` |
+    /// | `DpopKeyMismatch` | `dpop_key_mismatch` |
+    /// | `DpopBoundToken` | `dpop_bound_token` |
+    /// | `DpopUnboundToken` | `dpop_unbound_token` |
+    /// | `ReplayStoreUnavailable` | `replay_store_unavailable` |
+    /// | `ReplayStoreFull` | `replay_store_full` |
     ///
     /// ```
     /// assert_eq!(bearer_guard::ErrorKind::Expired.code(), "token_expired");
@@ -130,6 +164,14 @@ impl ErrorKind {
             Self::ClientNotAllowed => "client_not_allowed",
             Self::ClaimsTypeMismatch => "claims_type_mismatch",
             Self::FormLayerMissing => "form_layer_missing",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::DpopProofReplayed => "dpop_proof_replayed",
+            Self::DpopNonceRequired => "use_dpop_nonce",
+            Self::DpopKeyMismatch => "dpop_key_mismatch",
+            Self::DpopBoundToken => "dpop_bound_token",
+            Self::DpopUnboundToken => "dpop_unbound_token",
+            Self::ReplayStoreUnavailable => "replay_store_unavailable",
+            Self::ReplayStoreFull => "replay_store_full",
         }
     }
 
@@ -152,6 +194,15 @@ impl ErrorKind {
             }
             Self::ForbiddenClaim => "The access token is not allowed on this resource",
             Self::ClientNotAllowed => "The client is not allowed to call this resource",
+            Self::InvalidDpopProof => "The DPoP proof is invalid",
+            Self::DpopProofReplayed => "The DPoP proof was already used",
+            Self::DpopNonceRequired => "The DPoP proof needs the server nonce",
+            Self::DpopKeyMismatch => "The access token is bound to another key",
+            Self::DpopBoundToken => "The access token is bound to a key and needs a DPoP proof",
+            Self::DpopUnboundToken => "The access token is not bound to a key",
+            Self::ReplayStoreUnavailable | Self::ReplayStoreFull => {
+                "DPoP proofs cannot be checked right now"
+            }
             Self::Malformed
             | Self::AlgorithmNotAllowed
             | Self::UnsupportedCriticalHeader
@@ -176,6 +227,11 @@ impl ErrorKind {
                 | Self::ForbiddenClaim
                 | Self::ClaimsTypeMismatch
                 | Self::FormLayerMissing
+                | Self::InvalidDpopProof
+                | Self::DpopProofReplayed
+                | Self::DpopNonceRequired
+                | Self::ReplayStoreUnavailable
+                | Self::ReplayStoreFull
         )
     }
 }
@@ -215,7 +271,15 @@ impl AuthError {
         self.kind
     }
 
-    /// For [`ErrorKind::KeysUnavailable`]: when it is worth trying again.
+    pub(crate) fn unavailable(kind: ErrorKind, retry_after: Duration) -> Self {
+        Self {
+            kind,
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// For [`ErrorKind::KeysUnavailable`], [`ErrorKind::ReplayStoreUnavailable`] and
+    /// [`ErrorKind::ReplayStoreFull`]: when it is worth trying again.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -342,6 +406,16 @@ pub enum ConfigError {
     /// An MCP tool given a scope requirement twice (`McpToolScopesLayer::tool`, feature
     /// `mcp`): which of the two was meant cannot be told.
     DuplicateTool(String),
+    /// A DPoP setting that cannot work: an external URL that is not an absolute http(s)
+    /// URL, no allowed proof algorithm or a symmetric one, a nonce secret shorter than 32
+    /// bytes, a zero or too long proof window.
+    InvalidDpop {
+        /// Which setting (`dpop.external_url`, `dpop.algorithms`, `dpop.nonce_secret`,
+        /// `dpop.iat_window`, `dpop.max_jti_bytes`, `dpop.replay_capacity`).
+        setting: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -411,6 +485,7 @@ impl fmt::Display for ConfigError {
             Self::DuplicateTool(name) => {
                 write!(f, "tool `{name}` is given a scope requirement twice")
             }
+            Self::InvalidDpop { setting, problem } => write!(f, "{setting}: {problem}"),
         }
     }
 }
@@ -420,7 +495,7 @@ impl std::error::Error for ConfigError {}
 #[cfg(test)]
 impl ErrorKind {
     /// Every kind, for tests that go through them all.
-    pub(crate) const ALL: [Self; 23] = [
+    pub(crate) const ALL: [Self; 31] = [
         Self::MissingCredentials,
         Self::InvalidRequest,
         Self::TokenTooLarge,
@@ -444,6 +519,14 @@ impl ErrorKind {
         Self::ClientNotAllowed,
         Self::ClaimsTypeMismatch,
         Self::FormLayerMissing,
+        Self::InvalidDpopProof,
+        Self::DpopProofReplayed,
+        Self::DpopNonceRequired,
+        Self::DpopKeyMismatch,
+        Self::DpopBoundToken,
+        Self::DpopUnboundToken,
+        Self::ReplayStoreUnavailable,
+        Self::ReplayStoreFull,
     ];
 }
 

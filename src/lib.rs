@@ -235,6 +235,8 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 pub mod defaults;
+#[cfg(any(feature = "client", feature = "test-util"))]
+mod dpop_key;
 mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
@@ -255,6 +257,19 @@ mod verify;
 pub use guard::extract;
 pub use guard::{challenge, credential as token, form, metadata, require_scope, response};
 pub use verify::{claim_path, predicate, scope};
+
+/// DPoP, sender-constrained tokens (RFC 9449): the guard's settings ([`Dpop`](dpop::Dpop)),
+/// the replay store a fleet shares, thumbprints and token hashes.
+pub mod dpop {
+    #[cfg(any(feature = "client", feature = "test-util"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "client", feature = "test-util"))))]
+    pub use crate::dpop_key::{DpopKey, InvalidDpopKey, ProofBuilder};
+    pub use crate::guard::dpop::{Dpop, DpopMode};
+    pub use crate::verify::dpop::{UnsupportedJwk, access_token_hash, jwk_thumbprint};
+    pub use crate::verify::replay::{
+        MemoryReplayStore, RecordFuture, Recorded, ReplayError, ReplayKey, ReplayStore,
+    };
+}
 
 pub use error::{AuthError, ConfigError, ErrorKind};
 pub use guard::credential::TokenSource;

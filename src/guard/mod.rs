@@ -5,6 +5,7 @@
 pub mod challenge;
 pub mod credential;
 pub(crate) mod decision;
+pub(crate) mod dpop;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod form;

@@ -408,13 +408,7 @@ pub(crate) fn parse_jwk(jwk: &Value) -> Result<VerifyingKey, SkipReason> {
             return Err(SkipReason::NoVerifyOperation);
         }
     }
-    let (type_algs, key) = match string_member(jwk, "kty")? {
-        "RSA" => rsa_key(jwk)?,
-        "EC" => ec_key(jwk)?,
-        "OKP" => okp_key(jwk)?,
-        "oct" => return Err(SkipReason::SymmetricKey),
-        _ => return Err(SkipReason::UnsupportedKeyType),
-    };
+    let (type_algs, key) = jwk_material(jwk)?;
     let algs = match jwk.get("alg") {
         None => type_algs,
         Some(Value::String(name)) => {
@@ -427,6 +421,17 @@ pub(crate) fn parse_jwk(jwk: &Value) -> Result<VerifyingKey, SkipReason> {
         Some(_) => return Err(SkipReason::BadMember("alg")),
     };
     VerifyingKey::new(kid, algs, key)
+}
+
+/// The public key material of a JWK and the algorithms its type (and curve) allows.
+pub(crate) fn jwk_material(jwk: &Map<String, Value>) -> Result<(AlgSet, DecodingKey), SkipReason> {
+    match string_member(jwk, "kty")? {
+        "RSA" => rsa_key(jwk),
+        "EC" => ec_key(jwk),
+        "OKP" => okp_key(jwk),
+        "oct" => Err(SkipReason::SymmetricKey),
+        _ => Err(SkipReason::UnsupportedKeyType),
+    }
 }
 
 fn string_member<'a>(

@@ -5,9 +5,11 @@
 pub(crate) mod cache;
 pub mod claim_path;
 pub(crate) mod claims;
+pub(crate) mod dpop;
 pub(crate) mod issuer;
 pub(crate) mod json;
 pub mod predicate;
+pub(crate) mod replay;
 pub(crate) mod rules;
 pub mod scope;
 pub(crate) mod validator;

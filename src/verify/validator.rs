@@ -612,7 +612,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
 
 /// Whether `s` uses only the base64url alphabet. Branch-free per byte (`fold` with `&`, no
 /// early exit) so that the loop over a kilobyte of token vectorizes.
-fn is_base64url(s: &str) -> bool {
+pub(crate) fn is_base64url(s: &str) -> bool {
     s.bytes().fold(true, |ok, b| {
         let letter = (b | 0x20).wrapping_sub(b'a') < 26;
         let digit = b.wrapping_sub(b'0') < 10;
@@ -621,7 +621,7 @@ fn is_base64url(s: &str) -> bool {
 }
 
 /// Decodes one base64url segment (no padding, canonical) holding a JSON object.
-fn decode_json<D: DeserializeOwned>(segment: &str) -> Result<D, ErrorKind> {
+pub(crate) fn decode_json<D: DeserializeOwned>(segment: &str) -> Result<D, ErrorKind> {
     if segment.is_empty() || !is_base64url(segment) {
         return Err(ErrorKind::Malformed);
     }
