@@ -49,7 +49,11 @@ async fn run() -> Result<usize, Box<dyn std::error::Error>> {
     step("2. The API, with the guard in front (examples/api)");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api = format!("http://{}", listener.local_addr()?);
-    let app = api::app(issuer.validator(), &api)?;
+    let app = api::app(
+        issuer.validator(),
+        &api,
+        Some(bearer_guard::dpop::Dpop::new(&api)),
+    )?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     println!("listening on    {api}");
     println!("trusts          iss = the issuer above, aud = https://api.example.com");

@@ -13,7 +13,10 @@
 //! | `OAUTH_AUDIENCE` | the audience this API answers to (`aud` must name one); a comma-separated list for several; required with `OAUTH_ISSUER`, default `https://api.example.com` without |
 //! | `OAUTH_JWKS_URI` | optional: fetch keys from here and skip discovery |
 //! | `BIND` | optional: address to listen on, default `127.0.0.1:3000` |
-//! | `PUBLIC_URL` | optional: the URL clients call, named by the RFC 9728 metadata at `/.well-known/oauth-protected-resource` and by every challenge; default `http://` and the bound address |
+//! | `PUBLIC_URL` | optional: the URL clients call, named by the RFC 9728 metadata at `/.well-known/oauth-protected-resource` and by every challenge, and the base of every DPoP proof's `htu`; default `http://` and the bound address |
+//! | `OAUTH_DPOP` | optional: `off` (default, as in the library: bearer tokens only, DPoP-bound ones refused), `allowed` (both) or `required` (DPoP only) |
+//! | `OAUTH_DPOP_NONCE` | optional: `1` to require server nonces in DPoP proofs |
+//! | `REDIS_URL` | optional: keep the DPoP replay store in Redis (`redis://127.0.0.1:6379`), shared by every instance; needs `--features redis` |
 //!
 //! Plain http is accepted for a loopback issuer (such as a local test issuer); anything else
 //! needs https.
@@ -77,7 +80,11 @@ async fn main() -> ExitCode {
     let public_url = config
         .public_url
         .unwrap_or_else(|| format!("http://{address}"));
-    let app = match api::app(validator, &public_url) {
+    let dpop = match dpop(&public_url).await {
+        Ok(dpop) => dpop,
+        Err(message) => return common::usage(PROGRAM, &message),
+    };
+    let app = match api::app(validator, &public_url, dpop) {
         Ok(app) => app,
         Err(error) => return common::usage(PROGRAM, &format!("PUBLIC_URL: {error}")),
     };
@@ -99,6 +106,26 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `OAUTH_DPOP`, `OAUTH_DPOP_NONCE` and `REDIS_URL`.
+async fn dpop(public_url: &str) -> Result<Option<bearer_guard::dpop::Dpop>, String> {
+    let dpop = common::dpop_from_env(public_url)?;
+    let Some(redis_url) = common::optional("REDIS_URL")? else {
+        return Ok(dpop);
+    };
+    let Some(dpop) = dpop else {
+        return Err("REDIS_URL is set but OAUTH_DPOP is off: it holds DPoP proofs".into());
+    };
+    replay_in_redis(dpop, &redis_url).await
+}
+
+#[cfg(not(feature = "redis"))]
+async fn replay_in_redis(
+    _: bearer_guard::dpop::Dpop,
+    _: &str,
+) -> Result<Option<bearer_guard::dpop::Dpop>, String> {
+    Err("REDIS_URL needs the redis feature: cargo run --example resource_server --features redis".into())
 }
 
 /// Clients of the embedded issuer: one with every scope, one that may only read.

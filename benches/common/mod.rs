@@ -62,6 +62,11 @@ impl BenchKey {
 
     /// [`Self::token`] with a `pad` claim added.
     pub fn token_with(&self, pad: Option<&serde_json::Value>) -> String {
+        self.token_with_claim(pad.map(|pad| ("pad", pad)))
+    }
+
+    /// [`Self::token`] with one more claim.
+    pub fn token_with_claim(&self, extra: Option<(&str, &serde_json::Value)>) -> String {
         static SERIAL: AtomicU64 = AtomicU64::new(0);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -82,8 +87,8 @@ impl BenchKey {
             "azp": "billing-service",
             "auth_time": now,
         });
-        if let Some(pad) = pad {
-            claims["pad"] = pad.clone();
+        if let Some((name, value)) = extra {
+            claims[name] = value.clone();
         }
         let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.to_owned());

@@ -12,16 +12,22 @@
 use axum::body::Body;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bearer_guard::dpop::Dpop;
 use bearer_guard::{
     Claims, ConfigError, GuardLayer, ResourceMetadata, ScopeRequirement, Validator,
 };
 use serde_json::{Value, json};
 
 /// The routes, for the resource `public_url` (the URL clients call: its protected resource
-/// metadata names it, and every challenge points at that metadata). Each `route_layer` wraps
+/// metadata names it, and every challenge points at that metadata), with DPoP as `dpop` says
+/// (`None`: bearer tokens only). Each `route_layer` wraps
 /// the routes added before it, and only those: unknown paths keep answering 404 rather than
 /// 401, and `/public` and the metadata stay open.
-pub(crate) fn app(validator: Validator, public_url: &str) -> Result<Router, ConfigError> {
+pub(crate) fn app(
+    validator: Validator,
+    public_url: &str,
+    dpop: Option<Dpop>,
+) -> Result<Router, ConfigError> {
     let metadata = ResourceMetadata::new(public_url, &validator)?;
     // Each requirement is declared once: enforced on its route and listed in the metadata.
     let scoped = |scope: &str| metadata.require_scope(ScopeRequirement::all([scope]));
@@ -35,6 +41,7 @@ pub(crate) fn app(validator: Validator, public_url: &str) -> Result<Router, Conf
         .route("/admin", get(|| async { "admin ok" }))
         .route_layer(scoped("admin"));
 
+    let guard = GuardLayer::new(validator).resource_metadata(&metadata)?;
     // The guard wraps every protected route; the scope checks run inside it, after the token
     // has been validated.
     let protected = Router::new()
@@ -42,7 +49,10 @@ pub(crate) fn app(validator: Validator, public_url: &str) -> Result<Router, Conf
         .merge(read)
         .merge(write)
         .merge(admin)
-        .route_layer(GuardLayer::new(validator).resource_metadata(&metadata)?);
+        .route_layer(match dpop {
+            Some(dpop) => guard.dpop(dpop)?,
+            None => guard,
+        });
 
     let mut app = Router::new()
         .route("/public", get(|| async { "public" }))

@@ -101,6 +101,35 @@ impl Config {
     }
 }
 
+/// The DPoP settings from `OAUTH_DPOP` (`off`, the default as in the library; `allowed`;
+/// `required`) and `OAUTH_DPOP_NONCE=1` (server nonces, under a secret made for this
+/// process: every instance of a fleet would be given the same one), for an API that clients
+/// reach at `public_url`. The replay store is the caller's to add.
+pub(crate) fn dpop_from_env(public_url: &str) -> Result<Option<bearer_guard::dpop::Dpop>, String> {
+    use bearer_guard::dpop::{Dpop, DpopMode};
+    let mode = match optional("OAUTH_DPOP")?.as_deref().map(str::trim) {
+        None | Some("off") => return Ok(None),
+        Some("allowed") => DpopMode::Allowed,
+        Some("required") => DpopMode::Required,
+        Some(other) => {
+            return Err(format!(
+                "OAUTH_DPOP is `{other}`: set it to off, allowed or required"
+            ));
+        }
+    };
+    let mut dpop = Dpop::new(public_url).mode(mode);
+    match optional("OAUTH_DPOP_NONCE")?.as_deref() {
+        None | Some("0") => {}
+        Some("1") => {
+            let mut secret = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no random generator".to_owned())?;
+            dpop = dpop.nonces(secret);
+        }
+        Some(other) => return Err(format!("OAUTH_DPOP_NONCE is `{other}`: set it to 1 or 0")),
+    }
+    Ok(Some(dpop))
+}
+
 /// A variable that must be set; `what` says what to set it to.
 pub(crate) fn required(name: &str, what: &str) -> Result<String, String> {
     optional(name)?.ok_or_else(|| format!("{name} is not set: set it to {what}"))
