@@ -208,6 +208,8 @@
 //! | any token failure | 401 | `error="invalid_token"` |
 //! | valid token, missing scope | 403 | `error="insufficient_scope", scope="…"` |
 //! | no usable keys (identity provider down) | 503 | none; `Retry-After` |
+//! | DPoP proof missing, invalid or replayed ([`GuardLayer::dpop`]) | 401 | `DPoP …, error="invalid_dpop_proof", algs="…"` |
+//! | DPoP replay store full or unreachable | 503 | none; `Retry-After` |
 //!
 //! Each carries its [`ErrorKind`] (with a stable [`code`](ErrorKind::code)) in the response
 //! extensions; [`GuardLayer::on_rejection`] reshapes them all (see [`response`]). Every
@@ -222,6 +224,7 @@
 //! | `test-util` | `testing::TestIssuer`: an in-process authorization server for tests |
 //! | `client` | `client`: a client credentials token source and an outgoing-request layer |
 //! | `mcp` | `mcp`: per-tool scopes for MCP servers over Streamable HTTP (`McpToolScopesLayer`) |
+//! | `redis` | `dpop::RedisReplayStore`: the DPoP replay store of a fleet, in Redis |
 //!
 //! # Defaults
 //!
@@ -260,6 +263,13 @@ pub use verify::{claim_path, predicate, scope};
 
 /// DPoP, sender-constrained tokens (RFC 9449): the guard's settings ([`Dpop`](dpop::Dpop)),
 /// the replay store a fleet shares, thumbprints and token hashes.
+///
+/// A guard given [`Dpop`](dpop::Dpop) with [`GuardLayer::dpop`] checks, on every request
+/// with `Authorization: DPoP`, the proof in the `DPoP` header (RFC 9449 §4.3), binds it to
+/// the token's `cnf.jkt`, and records it in a [`ReplayStore`](dpop::ReplayStore) so that
+/// it is accepted once. [`MemoryReplayStore`](dpop::MemoryReplayStore) serves one instance;
+/// instances behind one load balancer share a store (feature `redis`), or a proof replayed to
+/// the next instance would be accepted there.
 pub mod dpop {
     #[cfg(any(feature = "client", feature = "test-util"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "client", feature = "test-util"))))]

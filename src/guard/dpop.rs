@@ -86,6 +86,9 @@ impl Dpop {
     /// path prefix a proxy strips, if any): a proof's `htu` must be this URL followed by the
     /// request's path, compared after RFC 3986 normalization, query and fragment ignored.
     ///
+    /// The path is the one the guard sees: behind axum's `Router::nest("/v1", …)` it lacks
+    /// `/v1`, so put the prefix in `external_url` (`https://api.example.com/v1`).
+    ///
     /// Defaults: mode [`DpopMode::Allowed`]; every asymmetric algorithm the crate verifies;
     /// `iat` within [`defaults::DPOP_IAT_WINDOW`]; `jti` up to
     /// [`defaults::DPOP_MAX_JTI_BYTES`]; no server nonces; a [`MemoryReplayStore`] of

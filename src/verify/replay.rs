@@ -120,7 +120,7 @@ pub trait ReplayStore: fmt::Debug + Send + Sync + 'static {
 }
 
 /// The in-memory replay store: bounded, exact, and shared by every clone of a guard (not by
-/// other processes; see the [module](self) docs for fleets).
+/// other processes: a fleet shares a store such as `RedisReplayStore`, feature `redis`).
 ///
 /// Holds up to a capacity of entries (default
 /// [`defaults::DPOP_REPLAY_CAPACITY`](crate::defaults::DPOP_REPLAY_CAPACITY)), each about
