@@ -48,8 +48,11 @@ impl RedisServer {
                 if std::env::var_os("CI").is_some() {
                     panic!("{message}; CI is set, so this is a failure, not a skip");
                 }
-                eprintln!(
-                    "\n!!!!!!!!!!!!!!!!!!!!\n!!! SKIPPED: {message}.\n!!!!!!!!!!!!!!!!!!!!\n"
+                // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+                let banner = "!".repeat(40);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n{banner}\n!!! SKIPPED: {message}.\n{banner}"
                 );
                 None
             }
