@@ -34,25 +34,32 @@ use crate::verify::replay::{RecordFuture, Recorded, ReplayError, ReplayKey, Repl
 /// fine, but cannot be told from a replay. Bearer requests are not affected.
 ///
 /// Keys are `<namespace>:<64 hex digits>` (a SHA-256 of the proof's key thumbprint and `jti`;
-/// never the proof), so a Redis ACL can confine the guard to `~<namespace>:*` with only `SET`
-/// allowed. Each entry lives until the proof's `iat` plus the proof window (minutes), so the
-/// memory used is about 100 bytes per accepted DPoP request in the last window.
+/// never the proof), so a Redis ACL can confine the guard to `~<namespace>:*` and the commands
+/// `SET` and `GET`. Each entry lives until the proof's `iat` plus the proof window, and takes
+/// about 230 bytes of Redis memory (Redis 7.0: 100 000 entries, 23 MB): at 1 000 DPoP requests
+/// a second and the default window of 5 minutes, about 70 MB.
 ///
 /// The connection is made on the Tokio runtime of the first request, and each command uses the
 /// one multiplexed connection: no pool to size.
 ///
 /// ```no_run
 /// use bearer_guard::dpop::{Dpop, RedisReplayStore};
+/// use bearer_guard::{GuardLayer, Issuer, Validator};
 /// use std::time::Duration;
 ///
-/// # fn run() -> Result<(), bearer_guard::ConfigError> {
-/// // Does not connect: a guard built while Redis is down starts, and answers DPoP requests
-/// // 503 until Redis is up.
+/// # fn build() -> Result<(), bearer_guard::ConfigError> {
+/// let validator = Validator::builder()
+///     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+///     .build()?;
+/// // Does not connect: built while Redis is down, the guard starts and answers requests
+/// // with a DPoP proof 503 until Redis is up.
 /// let store = RedisReplayStore::new("rediss://:password@redis.internal:6380/0")?
 ///     .namespace("orders-api")
 ///     .timeout(Duration::from_millis(300));
-/// let dpop = Dpop::new("https://orders.example.com").replay_store(store);
-/// # let _ = dpop; Ok(()) }
+/// let guard = GuardLayer::new(validator)
+///     .dpop(Dpop::new("https://orders.example.com").replay_store(store))?;
+/// # let _ = guard;
+/// # Ok(()) }
 /// ```
 pub struct RedisReplayStore {
     client: Client,
