@@ -120,6 +120,18 @@ async fn dpop(public_url: &str) -> Result<Option<bearer_guard::dpop::Dpop>, Stri
     replay_in_redis(dpop, &redis_url).await
 }
 
+#[cfg(feature = "redis")]
+async fn replay_in_redis(
+    dpop: bearer_guard::dpop::Dpop,
+    url: &str,
+) -> Result<Option<bearer_guard::dpop::Dpop>, String> {
+    // Connects on the first DPoP request: the API starts while Redis is down (503 until up).
+    let store = bearer_guard::dpop::RedisReplayStore::new(url)
+        .map_err(|error| format!("REDIS_URL: {error}"))?
+        .namespace("resource-server-example");
+    Ok(Some(dpop.replay_store(store)))
+}
+
 #[cfg(not(feature = "redis"))]
 async fn replay_in_redis(
     _: bearer_guard::dpop::Dpop,

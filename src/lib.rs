@@ -279,6 +279,9 @@ pub mod dpop {
     pub use crate::verify::replay::{
         MemoryReplayStore, RecordFuture, Recorded, ReplayError, ReplayKey, ReplayStore,
     };
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub use crate::verify::replay_redis::RedisReplayStore;
 }
 
 pub use error::{AuthError, ConfigError, ErrorKind};

@@ -10,6 +10,8 @@ pub(crate) mod issuer;
 pub(crate) mod json;
 pub mod predicate;
 pub(crate) mod replay;
+#[cfg(feature = "redis")]
+pub(crate) mod replay_redis;
 pub(crate) mod rules;
 pub mod scope;
 pub(crate) mod validator;

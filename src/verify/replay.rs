@@ -32,6 +32,11 @@ impl ReplayKey {
         Self(digest)
     }
 
+    /// A key from its 32 bytes, for testing a store of your own.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The 32 bytes of the hash.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
