@@ -442,7 +442,11 @@ fn judge<H>(shared: &Shared<H>, context: &GuardContext, body: &[u8]) -> Result<(
     let Some(&(first, _)) = called.first() else {
         return Ok(());
     };
-    let GuardContext { settings, claims } = context;
+    let GuardContext {
+        settings,
+        claims,
+        scheme,
+    } = context;
     let Some(claims) = claims else {
         // Let through anonymously by an optional guard: it must authenticate first.
         tracing::debug!(
@@ -458,7 +462,7 @@ fn judge<H>(shared: &Shared<H>, context: &GuardContext, body: &[u8]) -> Result<(
     let mut refused = None;
     for (name, requirements) in &called {
         if let Err(rejection) =
-            check_requirements(requirements, &settings.challenge, &**claims, WHOSE)
+            check_requirements(requirements, &settings.challenge, *scheme, &**claims, WHOSE)
         {
             tracing::debug!(
                 tool = name,
@@ -489,7 +493,7 @@ fn judge<H>(shared: &Shared<H>, context: &GuardContext, body: &[u8]) -> Result<(
         }
     }
     Err(match ScopeRequirement::try_all(&scopes) {
-        Ok(all) => Rejection::unmet(&settings.challenge, Unmet::Scopes(&all), granted),
+        Ok(all) => Rejection::unmet(&settings.challenge, Unmet::Scopes(&all), granted, *scheme),
         Err(_) => rejection,
     })
 }

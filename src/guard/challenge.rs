@@ -29,8 +29,9 @@ pub const DEFAULT_REALM: &str = "api";
 /// A validated challenge (`Bearer realm="…"`, and the parameters every answer carries) from
 /// which every answer is rendered.
 ///
-/// Parameters come in this order: `realm`, `error`, `error_description`, `scope`,
-/// `resource_metadata` (RFC 9728 §5.1, on every 401 and 403 once set).
+/// Parameters come in this order: `realm`, `error`, `error_description`, `scope`, `algs`
+/// (`DPoP` challenges only), `resource_metadata` (RFC 9728 §5.1, on every 401 and 403 once
+/// set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
     prefix: String,
@@ -38,6 +39,24 @@ pub struct Challenge {
     unauthorized_scope: Option<String>,
     /// `, resource_metadata="…"`, or empty.
     suffix: String,
+    /// The `DPoP` challenge, when the guard accepts DPoP.
+    dpop: Option<DpopChallenge>,
+}
+
+/// How a guard with DPoP on answers (RFC 9449 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DpopChallenge {
+    /// Bearer is no longer accepted: only `DPoP` challenges.
+    only: bool,
+    /// `, algs="ES256 …"`.
+    algs: String,
+}
+
+/// The scheme a request's credential came with, for the challenges it is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Bearer,
+    Dpop,
 }
 
 impl Default for Challenge {
@@ -63,7 +82,19 @@ impl Challenge {
             prefix,
             unauthorized_scope: None,
             suffix: String::new(),
+            dpop: None,
         })
+    }
+
+    /// Answer with `DPoP` challenges naming `algs` as well (`only`: instead of `Bearer`
+    /// ones); `None` for a guard without DPoP.
+    pub(crate) fn with_dpop(mut self, dpop: Option<(bool, &[&str])>) -> Self {
+        self.dpop = dpop.map(|(only, algs)| {
+            let mut param = String::from(", ");
+            push_param(&mut param, "algs", &algs.join(" "));
+            DpopChallenge { only, algs: param }
+        });
+        self
     }
 
     /// The same challenge for another realm, its other parameters kept.
@@ -101,36 +132,79 @@ impl Challenge {
     /// For [`ErrorKind::InsufficientScope`] use [`Challenge::insufficient_scope`], which names
     /// the scopes.
     pub fn header(&self, kind: Option<ErrorKind>) -> HeaderValue {
-        let mut value = self.prefix.clone();
+        self.render(false, kind, None)
+    }
+
+    /// One challenge: `DPoP` or `Bearer`, with the error of `kind` if any, and `scope` (the
+    /// scopes missing for a 403; otherwise the guard-wide scopes, on 401s for the token).
+    fn render(&self, dpop: bool, kind: Option<ErrorKind>, scope: Option<&str>) -> HeaderValue {
+        let mut value = match dpop {
+            // `Bearer realm=…` → `DPoP realm=…`
+            true => format!("DPoP {}", &self.prefix["Bearer ".len()..]),
+            false => self.prefix.clone(),
+        };
         let kind = kind.filter(|k| *k != ErrorKind::MissingCredentials);
         if let Some(kind) = kind {
             push_error(&mut value, kind);
         }
         let unauthorized = kind.is_none_or(ErrorKind::is_invalid_token);
-        if let Some(scope) = self.unauthorized_scope.as_deref().filter(|_| unauthorized) {
+        let scope = scope.or(self.unauthorized_scope.as_deref().filter(|_| unauthorized));
+        if let Some(scope) = scope {
             value.push_str(", ");
             push_param(&mut value, "scope", scope);
         }
+        if let Some(dpop) = self.dpop.as_ref().filter(|_| dpop) {
+            value.push_str(&dpop.algs);
+        }
         value.push_str(&self.suffix);
         to_header(value)
+    }
+
+    /// Every challenge of an answer to a request that came with `scheme` (`None`: no
+    /// credential, or one whose scheme is not known). Without DPoP, one `Bearer` challenge.
+    /// With DPoP allowed, a `Bearer` and a `DPoP` challenge: the scheme the request used
+    /// carries the error, the other none (both carry it when the scheme is not known).
+    /// With DPoP required, one `DPoP` challenge.
+    pub(crate) fn answer(
+        &self,
+        kind: Option<ErrorKind>,
+        scope: Option<&str>,
+        scheme: Option<Scheme>,
+    ) -> Vec<HeaderValue> {
+        match &self.dpop {
+            None => vec![self.render(false, kind, scope)],
+            Some(dpop) if dpop.only => vec![self.render(true, kind, scope)],
+            Some(_) => {
+                let for_bearer = scheme != Some(Scheme::Dpop);
+                let for_dpop = scheme != Some(Scheme::Bearer);
+                vec![
+                    match for_bearer {
+                        true => self.render(false, kind, scope),
+                        false => self.render(false, None, None),
+                    },
+                    match for_dpop {
+                        true => self.render(true, kind, scope),
+                        false => self.render(true, None, None),
+                    },
+                ]
+            }
+        }
     }
 
     /// `error="insufficient_scope"` with `scope="…"` naming the scopes that would satisfy
     /// `required` for a token granting `granted`: the alternative the token is closest to,
     /// whole (see [`ScopeRequirement`]).
     pub fn insufficient_scope(&self, required: &ScopeRequirement, granted: &Scopes) -> HeaderValue {
-        let mut value = self.prefix.clone();
-        push_error(&mut value, ErrorKind::InsufficientScope);
-        value.push_str(", ");
-        push_param(&mut value, "scope", &required.scope_param(granted));
-        value.push_str(&self.suffix);
-        to_header(value)
+        let scope = required.scope_param(granted);
+        self.render(false, Some(ErrorKind::InsufficientScope), Some(&scope))
     }
 }
 
 fn error_code(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidRequest => "invalid_request",
+        ErrorKind::InvalidDpopProof | ErrorKind::DpopProofReplayed => "invalid_dpop_proof",
+        ErrorKind::DpopNonceRequired => "use_dpop_nonce",
         ErrorKind::InsufficientScope | ErrorKind::ForbiddenClaim => "insufficient_scope",
         _ => "invalid_token",
     }

@@ -54,18 +54,31 @@ use crate::guard::form::{FormBodyToken, FormState};
 
 /// A credential found in a request, with its scheme.
 ///
-/// Only `Bearer` exists today; the enum leaves room for `DPoP` (RFC 9449).
+/// [`extract`] finds `Bearer` credentials only; a guard with DPoP on
+/// ([`GuardLayer::dpop`](crate::GuardLayer::dpop)) also finds `DPoP` ones.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Credential<'a> {
     /// `Authorization: Bearer <token>`, or a token from an enabled [`TokenSource`].
     Bearer(&'a str),
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1): the proof is in the `DPoP` header.
+    Dpop(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// The access token.
+    pub fn token(&self) -> &'a str {
+        match *self {
+            Self::Bearer(token) | Self::Dpop(token) => token,
+        }
+    }
 }
 
 impl std::fmt::Debug for Credential<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Bearer(_) => f.write_str("Bearer([redacted])"),
+            Self::Dpop(_) => f.write_str("Dpop([redacted])"),
         }
     }
 }
@@ -97,7 +110,7 @@ pub fn extract_parts<'a>(
     if values.next().is_some() {
         return Err(ErrorKind::InvalidRequest.into());
     }
-    parse_authorization(value.as_bytes())
+    parse_authorization(value.as_bytes(), false)
 }
 
 /// Finds the bearer token of a request in the `Authorization` header and in `sources`, as a
@@ -245,6 +258,8 @@ pub struct TokenSources {
     headers: Vec<HeaderName>,
     form_body: bool,
     websocket_query: bool,
+    /// `Authorization: DPoP` is read too (a guard with DPoP allowed or required).
+    pub(crate) dpop: bool,
 }
 
 impl TokenSources {
@@ -318,6 +333,8 @@ fn is_tchar(b: u8) -> bool {
 /// Its `Debug` never shows the token.
 pub struct Extracted<'a> {
     repr: Repr<'a>,
+    /// Found as `Authorization: DPoP`.
+    dpop: bool,
 }
 
 enum Repr<'a> {
@@ -344,6 +361,7 @@ impl<'a> Extracted<'a> {
                 start,
                 token,
             },
+            dpop: false,
         })
     }
 
@@ -357,7 +375,10 @@ impl<'a> Extracted<'a> {
 
     /// The token as a [`Credential`].
     pub fn credential(&self) -> Credential<'_> {
-        Credential::Bearer(self.token())
+        match self.dpop {
+            true => Credential::Dpop(self.token()),
+            false => Credential::Bearer(self.token()),
+        }
     }
 
     /// The token, owned without copying where it can be: a clone of the header value it is
@@ -445,7 +466,7 @@ pub(crate) fn find<'a>(
         }
         _ => None,
     };
-    let mut found = authorization(headers)?;
+    let mut found = authorization(headers, sources.dpop)?;
     for name in &sources.headers {
         one_more(&mut found, custom_header(headers, name)?, "header")?;
     }
@@ -486,7 +507,7 @@ fn malformed(source: &'static str, why: &'static str) -> AuthError {
     ErrorKind::InvalidRequest.into()
 }
 
-fn authorization(headers: &HeaderMap) -> Result<Option<Extracted<'_>>, AuthError> {
+fn authorization(headers: &HeaderMap, dpop: bool) -> Result<Option<Extracted<'_>>, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -495,7 +516,8 @@ fn authorization(headers: &HeaderMap) -> Result<Option<Extracted<'_>>, AuthError
         return Err(ErrorKind::InvalidRequest.into());
     }
     Ok(
-        parse_authorization(value.as_bytes())?.map(|Credential::Bearer(token)| {
+        parse_authorization(value.as_bytes(), dpop)?.map(|credential| {
+            let token = credential.token();
             // The token is the tail of the value.
             Extracted {
                 repr: Repr::Value {
@@ -503,6 +525,7 @@ fn authorization(headers: &HeaderMap) -> Result<Option<Extracted<'_>>, AuthError
                     start: value.len() - token.len(),
                     token,
                 },
+                dpop: matches!(credential, Credential::Dpop(_)),
             }
         }),
     )
@@ -571,6 +594,7 @@ fn form_token(form: &FormBodyToken) -> Result<Option<Extracted<'_>>, AuthError> 
             let token = as_token(bytes).map_err(|_| malformed("form body", "not a b64token"))?;
             Ok(Some(Extracted {
                 repr: Repr::Bytes { bytes, token },
+                dpop: false,
             }))
         }
     }
@@ -598,6 +622,7 @@ fn query_token(query: &str) -> Result<Extracted<'_>, AuthError> {
     };
     Ok(Extracted {
         repr: Repr::Query(token),
+        dpop: false,
     })
 }
 
@@ -685,13 +710,15 @@ fn form_layer_missing() {
 /// This runs on every request over a value of about a kilobyte, so the token is checked in
 /// one branch-free pass (which the compiler vectorizes) instead of a `to_str` pass followed
 /// by a grammar pass.
-fn parse_authorization(value: &[u8]) -> Result<Option<Credential<'_>>, AuthError> {
+/// `Bearer <token>`, or with `dpop` also `DPoP <token>` (the same token68-like grammar).
+fn parse_authorization(value: &[u8], dpop: bool) -> Result<Option<Credential<'_>>, AuthError> {
     let invalid = || AuthError::new(ErrorKind::InvalidRequest);
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
         None => (value, &[][..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let is_dpop = dpop && scheme.eq_ignore_ascii_case(b"dpop");
+    if !is_dpop && !scheme.eq_ignore_ascii_case(b"bearer") {
         // Another scheme is no bearer credential, but a header that is not visible ASCII is
         // malformed whatever its scheme.
         return match value
@@ -709,7 +736,10 @@ fn parse_authorization(value: &[u8]) -> Result<Option<Credential<'_>>, AuthError
     }
     // All bytes are ASCII by now, so this cannot fail; it is the safe way to a `&str`.
     std::str::from_utf8(token)
-        .map(|token| Some(Credential::Bearer(token)))
+        .map(|token| match is_dpop {
+            true => Some(Credential::Dpop(token)),
+            false => Some(Credential::Bearer(token)),
+        })
         .map_err(|_| invalid())
 }
 
@@ -745,9 +775,29 @@ mod tests {
     use super::*;
 
     fn parse(value: &str) -> Result<Option<&str>, ErrorKind> {
-        parse_authorization(value.as_bytes())
-            .map(|c| c.map(|Credential::Bearer(t)| t))
+        parse_authorization(value.as_bytes(), false)
+            .map(|c| c.map(|c| c.token()))
             .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn dpop_is_read_only_when_the_guard_accepts_it() {
+        for scheme in ["DPoP", "dpop", "DPOP"] {
+            let value = format!("{scheme} a.b.c");
+            assert_eq!(parse(&value), Ok(None), "another scheme when off");
+            let found = parse_authorization(value.as_bytes(), true).unwrap();
+            assert_eq!(found, Some(Credential::Dpop("a.b.c")));
+        }
+        let bearer = parse_authorization(b"Bearer a.b.c", true).unwrap();
+        assert_eq!(bearer, Some(Credential::Bearer("a.b.c")));
+        assert_eq!(
+            parse_authorization(b"DPoP a b", true).unwrap_err().kind(),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            format!("{:?}", Credential::Dpop("secret")),
+            "Dpop([redacted])"
+        );
     }
 
     #[test]
@@ -793,7 +843,7 @@ mod tests {
     #[test]
     fn a_header_that_is_not_visible_ascii_is_invalid_whatever_its_scheme() {
         assert_eq!(
-            parse_authorization(b"Basic \xff\xfe")
+            parse_authorization(b"Basic \xff\xfe", false)
                 .map(|c| c.is_some())
                 .map_err(|e| e.kind()),
             Err(ErrorKind::InvalidRequest)

@@ -3,8 +3,8 @@
 //! A request reaches [`GuardSettings::decide`] by one of three paths: no credential at all, a
 //! token answered from the verified-token cache inside `Guard::call`, or a token validated in
 //! full inside the response future. Every rule that depends on the guard rather than on the
-//! token (the guard-wide scopes and claim predicates, optional mode, and later proof binding)
-//! lives here and nowhere else, so the paths cannot disagree: the cache only saves the work of
+//! token (the guard-wide scopes and claim predicates, optional mode, the DPoP binding between
+//! token and proof) lives here and nowhere else, so the paths cannot disagree: the cache only saves the work of
 //! validation, never a decision. [`check_requirements`] is also what
 //! [`RequireScope`](crate::RequireScope) calls, so a route decides as the guard does.
 
@@ -14,11 +14,13 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::error::{AuthError, ErrorKind};
-use crate::guard::challenge::Challenge;
+use crate::guard::challenge::{Challenge, Scheme};
+use crate::guard::dpop::{Presented, check_binding};
 use crate::guard::layer::GuardSettings;
 use crate::guard::response::{OnRejection, Rejection, respond};
 use crate::verify::claims::{Claims, ClaimsView};
 use crate::verify::scope::{Requirements, Unmet};
+use crate::verify::validator::now;
 
 /// Put into the extensions of every request the guard lets through, so that
 /// [`RequireScope`](crate::RequireScope) answers with the same realm and judges the same
@@ -28,6 +30,8 @@ pub(crate) struct GuardContext {
     pub(crate) settings: Arc<GuardSettings>,
     /// `None` for a request let through anonymously.
     pub(crate) claims: Option<Arc<dyn ClaimsView>>,
+    /// How the token was presented, for the challenges of later refusals.
+    pub(crate) scheme: Option<Scheme>,
 }
 
 /// Checks a valid token against the requirements of the guard (`whose` = "guard-wide") or of
@@ -35,6 +39,7 @@ pub(crate) struct GuardContext {
 pub(crate) fn check_requirements(
     requirements: &Requirements,
     challenge: &Challenge,
+    scheme: Option<Scheme>,
     claims: &dyn ClaimsView,
     whose: &'static str,
 ) -> Result<(), Rejection> {
@@ -55,16 +60,19 @@ pub(crate) fn check_requirements(
             "request refused: scopes missing"
         ),
     }
-    Err(Rejection::unmet(challenge, unmet, claims.scopes()))
+    Err(Rejection::unmet(challenge, unmet, claims.scopes(), scheme))
 }
 
 impl GuardSettings {
     /// What happens to a request whose credential was judged: `Ok(None)` is a request that
-    /// carried none; `Ok(Some(claims))` a valid token; `Err` a refused credential.
+    /// carried none; `Ok(Some(claims))` a valid token (and, presented with DPoP, a valid proof
+    /// recorded against replay); `Err` a refused credential. `presented` says how.
     pub(crate) fn decide<T: Send + Sync + 'static>(
         &self,
         judged: Result<Option<Claims<T>>, AuthError>,
+        presented: &Presented,
     ) -> Result<Option<Claims<T>>, Rejection> {
+        let scheme = presented.scheme();
         match judged {
             Err(error) => {
                 // The validator logs the tokens it refuses, with their issuer, kid and alg; a
@@ -72,7 +80,11 @@ impl GuardSettings {
                 if error.kind() == ErrorKind::InvalidRequest {
                     tracing::debug!(kind = error.kind().code(), "malformed credential refused");
                 }
-                Err(Rejection::new(error, &self.challenge))
+                let nonce = match error.kind() {
+                    ErrorKind::DpopNonceRequired => self.dpop.as_ref().and_then(|d| d.nonce(now())),
+                    _ => None,
+                };
+                Err(Rejection::for_scheme(error, &self.challenge, scheme).with_dpop_nonce(nonce))
             }
             // Anonymous requests pass only an optional guard with nothing to require: a
             // guard-wide requirement cannot be met without a token (as `RequireScope` answers).
@@ -88,9 +100,14 @@ impl GuardSettings {
                 ))
             }
             Ok(Some(claims)) => {
+                if let Err(kind) = check_binding(claims.as_view(), presented) {
+                    tracing::debug!(kind = kind.code(), "token refused: DPoP binding");
+                    return Err(Rejection::for_scheme(kind.into(), &self.challenge, scheme));
+                }
                 check_requirements(
                     &self.requirements,
                     &self.challenge,
+                    scheme,
                     claims.as_view(),
                     "guard-wide",
                 )?;
@@ -104,6 +121,7 @@ impl GuardSettings {
 /// or the rejection response. The one place both paths of the guard end in.
 pub(crate) fn conclude<S, ReqBody, ResBody, T, H>(
     judged: Result<Option<Claims<T>>, AuthError>,
+    presented: &Presented,
     mut request: Request<ReqBody>,
     inner: &mut S,
     settings: &Arc<GuardSettings>,
@@ -114,7 +132,7 @@ where
     T: Send + Sync + 'static,
     H: OnRejection<ResBody>,
 {
-    match settings.decide(judged) {
+    match settings.decide(judged, presented) {
         Ok(claims) => {
             let extensions = request.extensions_mut();
             let view = claims.as_ref().map(Claims::view);
@@ -125,6 +143,7 @@ where
             extensions.insert(GuardContext {
                 settings: Arc::clone(settings),
                 claims: view,
+                scheme: presented.scheme(),
             });
             Ok(inner.call(request))
         }

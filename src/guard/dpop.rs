@@ -10,6 +10,8 @@ use jsonwebtoken::Algorithm;
 
 use crate::defaults;
 use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::guard::challenge::Scheme;
+use crate::guard::metadata::ResourceMetadata;
 use crate::jwks::key::{ASYMMETRIC, AlgSet};
 use crate::verify::claims::ClaimsView;
 use crate::verify::dpop::{
@@ -369,6 +371,12 @@ impl DpopSettings {
         })
     }
 
+    /// Lists the proof algorithms (and, in required mode, that DPoP is required) in the
+    /// protected resource metadata document.
+    pub(crate) fn declare_in(&self, metadata: &ResourceMetadata) {
+        metadata.declare_dpop(&self.algorithm_names, self.mode == DpopMode::Required);
+    }
+
     /// A fresh `DPoP-Nonce` value, when nonces are on.
     pub(crate) fn nonce(&self, now: i64) -> Option<HeaderValue> {
         let nonce = self.rules.nonces.as_ref()?.current(now);
@@ -385,6 +393,16 @@ pub(crate) enum Presented {
     Bearer,
     /// `Authorization: DPoP` with a proof whose key has this thumbprint.
     Dpop { jkt: String },
+}
+
+impl Presented {
+    pub(crate) fn scheme(&self) -> Option<Scheme> {
+        match self {
+            Self::Nothing => None,
+            Self::Bearer => Some(Scheme::Bearer),
+            Self::Dpop { .. } => Some(Scheme::Dpop),
+        }
+    }
 }
 
 /// The binding rule (RFC 9449 §7, rule I.49): a token with `cnf.jkt` needs a proof by that

@@ -15,6 +15,7 @@ use tower_service::Service;
 
 use crate::error::AuthError;
 use crate::guard::decision::conclude;
+use crate::guard::dpop::Presented;
 use crate::guard::layer::GuardSettings;
 use crate::guard::response::{Inherited, OnRejection, respond};
 use crate::verify::claims::Claims;
@@ -26,6 +27,7 @@ pub(crate) type Validation<T> =
 /// What a validating request still needs once its token is judged.
 struct Pending<S, ReqBody, H> {
     request: Request<ReqBody>,
+    presented: Presented,
     inner: S,
     settings: Arc<GuardSettings>,
     on_rejection: H,
@@ -70,6 +72,7 @@ where
 {
     pub(crate) fn validate(
         validation: Validation<T>,
+        presented: Presented,
         request: Request<ReqBody>,
         inner: S,
         settings: Arc<GuardSettings>,
@@ -80,6 +83,7 @@ where
                 validation,
                 pending: Some(Pending {
                     request,
+                    presented,
                     inner,
                     settings,
                     on_rejection,
@@ -122,11 +126,19 @@ where
                     let judged = ready!(validation.as_mut().poll(cx)).map(Some);
                     let Pending {
                         request,
+                        presented,
                         mut inner,
                         settings,
                         on_rejection,
                     } = pending.take().expect("polled after completion");
-                    match conclude(judged, request, &mut inner, &settings, &on_rejection) {
+                    match conclude(
+                        judged,
+                        &presented,
+                        request,
+                        &mut inner,
+                        &settings,
+                        &on_rejection,
+                    ) {
                         Ok(future) => state.set(State::Calling {
                             future,
                             on_rejection,

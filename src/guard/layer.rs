@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use crate::error::ConfigError;
 use crate::guard::challenge::Challenge;
 use crate::guard::credential::{TokenSource, TokenSources};
+use crate::guard::dpop::{Dpop, DpopMode, DpopSettings};
 use crate::guard::metadata::ResourceMetadata;
 use crate::guard::response::DefaultRejection;
 use crate::guard::service::Guard;
@@ -26,6 +27,8 @@ pub(crate) struct GuardSettings {
     pub(crate) sources: TokenSources,
     /// The RFC 9728 metadata named by every challenge, if any.
     pub(crate) metadata: Option<ResourceMetadata>,
+    /// DPoP proofs (RFC 9449), when allowed or required.
+    pub(crate) dpop: Option<DpopSettings>,
 }
 
 /// Wraps a service so that every request must carry a valid access token.
@@ -67,6 +70,7 @@ impl<T> GuardLayer<T> {
                 requirements: Requirements::default(),
                 sources: TokenSources::new(),
                 metadata: None,
+                dpop: None,
             }),
             on_rejection: DefaultRejection,
         }
@@ -134,7 +138,52 @@ impl<T, H> GuardLayer<T, H> {
         if let Some(required) = &settings.requirements.scopes {
             metadata.declare(required);
         }
+        if let Some(dpop) = &settings.dpop {
+            dpop.declare_in(metadata);
+        }
         settings.metadata = Some(metadata.clone());
+        Ok(self)
+    }
+
+    /// Accept DPoP-bound tokens (RFC 9449) as [`Dpop`] says: `Authorization: DPoP <token>`
+    /// with a `DPoP` proof header, checked on every request (the verified-token cache skips
+    /// the token's signature, never the proof). Without this call the guard accepts bearer
+    /// tokens only, and still refuses a DPoP-bound token (one with `cnf.jkt`) sent as
+    /// `Bearer`.
+    ///
+    /// ```
+    /// use bearer_guard::dpop::Dpop;
+    /// use bearer_guard::{GuardLayer, Issuer, Validator};
+    ///
+    /// # fn build() -> Result<(), bearer_guard::ConfigError> {
+    /// let validator = Validator::builder()
+    ///     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+    ///     .build()?;
+    /// // Clients reach the API at https://orders.example.com; both schemes accepted.
+    /// let guard = GuardLayer::new(validator).dpop(Dpop::new("https://orders.example.com"))?;
+    /// # Ok(()) }
+    /// # build().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidDpop`] naming the setting: an external URL that is not an
+    /// absolute http(s) URL (or has a query, fragment or user name), no or a symmetric proof
+    /// algorithm, a nonce secret under 32 bytes, a window or nonce step outside 1 s to 1 h.
+    pub fn dpop(mut self, dpop: Dpop) -> Result<Self, ConfigError> {
+        let dpop = dpop.build()?;
+        let settings = self.settings_mut();
+        let on = dpop.mode != DpopMode::Off;
+        settings.challenge = settings.challenge.clone().with_dpop(on.then(|| {
+            (
+                dpop.mode == DpopMode::Required,
+                dpop.algorithm_names.as_slice(),
+            )
+        }));
+        settings.sources.dpop = on;
+        if let Some(metadata) = &settings.metadata {
+            dpop.declare_in(metadata);
+        }
+        settings.dpop = on.then_some(dpop);
         Ok(self)
     }
 

@@ -65,7 +65,13 @@ pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 pub struct ResourceMetadata {
     config: Arc<Config>,
     declared: Arc<Mutex<Vec<String>>>,
+    /// `dpop_signing_alg_values_supported` and whether DPoP is required, set by a guard
+    /// with DPoP on.
+    dpop: Arc<Mutex<Option<DpopDeclared>>>,
 }
+
+/// The proof algorithms of a guard with DPoP on, and whether it requires DPoP.
+type DpopDeclared = (Vec<&'static str>, bool);
 
 #[derive(Clone, Debug)]
 struct Config {
@@ -116,6 +122,7 @@ impl ResourceMetadata {
                 max_age: defaults::METADATA_MAX_AGE,
             }),
             declared: Arc::default(),
+            dpop: Arc::default(),
         })
     }
 
@@ -162,6 +169,11 @@ impl ResourceMetadata {
     pub fn require_scope(&self, requirement: ScopeRequirement) -> RequireScopeLayer {
         self.declare(&requirement);
         RequireScopeLayer::new(requirement)
+    }
+
+    /// What a guard with DPoP on publishes (RFC 9728 §2).
+    pub(crate) fn declare_dpop(&self, algs: &[&'static str], required: bool) {
+        *self.dpop.lock().unwrap_or_else(PoisonError::into_inner) = Some((algs.to_vec(), required));
     }
 
     /// Lists the scopes of `requirement` in `scopes_supported` (for requirements enforced
@@ -217,6 +229,17 @@ impl ResourceMetadata {
             document.insert("scopes_supported".into(), scopes.into());
         }
         document.insert("bearer_methods_supported".into(), vec!["header"].into());
+        let dpop = self
+            .dpop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((algs, required)) = dpop {
+            document.insert("dpop_signing_alg_values_supported".into(), algs.into());
+            if required {
+                document.insert("dpop_bound_access_tokens_required".into(), true.into());
+            }
+        }
         for (name, value) in [
             ("resource_name", &config.resource_name),
             ("resource_documentation", &config.resource_documentation),

@@ -215,9 +215,11 @@ where
             Some(GuardContext {
                 settings,
                 claims: Some(claims),
+                scheme,
             }) => match check_requirements(
                 &self.requirements,
                 &settings.challenge,
+                *scheme,
                 &**claims,
                 "route",
             ) {
@@ -228,6 +230,7 @@ where
             Some(GuardContext {
                 settings,
                 claims: None,
+                ..
             }) => {
                 tracing::debug!(
                     kind = ErrorKind::MissingCredentials.code(),

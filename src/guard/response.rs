@@ -54,41 +54,75 @@ use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::error::{AuthError, ErrorKind};
-use crate::guard::challenge::Challenge;
+use crate::guard::challenge::{Challenge, Scheme};
+use crate::guard::dpop::DPOP_NONCE;
 use crate::verify::scope::{Scopes, Unmet};
 
 /// A decided rejection: its cause, status and headers, before it becomes a response.
 #[derive(Clone)]
 pub struct Rejection {
     error: AuthError,
-    www_authenticate: Option<HeaderValue>,
+    /// One challenge per scheme the guard accepts (RFC 9110 §11.6.1 allows several).
+    www_authenticate: Vec<HeaderValue>,
+    dpop_nonce: Option<HeaderValue>,
 }
 
 impl Rejection {
+    /// A rejection for a request whose scheme does not matter or is not known.
     pub(crate) fn new(error: AuthError, challenge: &Challenge) -> Self {
+        Self::for_scheme(error, challenge, None)
+    }
+
+    /// A rejection of a credential presented with `scheme`.
+    pub(crate) fn for_scheme(
+        error: AuthError,
+        challenge: &Challenge,
+        scheme: Option<Scheme>,
+    ) -> Self {
         let www_authenticate = match error.kind() {
             // The server's fault, not the credential's: no challenge to answer.
             ErrorKind::KeysUnavailable
             | ErrorKind::GuardMissing
             | ErrorKind::ClaimsTypeMismatch
-            | ErrorKind::FormLayerMissing => None,
-            kind => Some(challenge.header(Some(kind))),
+            | ErrorKind::FormLayerMissing
+            | ErrorKind::ReplayStoreUnavailable
+            | ErrorKind::ReplayStoreFull => Vec::new(),
+            kind => challenge.answer(Some(kind), None, scheme),
         };
         Self {
             error,
             www_authenticate,
+            dpop_nonce: None,
         }
     }
 
     /// The 403 of a valid token that fails a requirement of the guard or the route.
-    pub(crate) fn unmet(challenge: &Challenge, unmet: Unmet<'_>, granted: &Scopes) -> Self {
+    pub(crate) fn unmet(
+        challenge: &Challenge,
+        unmet: Unmet<'_>,
+        granted: &Scopes,
+        scheme: Option<Scheme>,
+    ) -> Self {
         match unmet {
-            Unmet::Claim(_) => Self::new(ErrorKind::ForbiddenClaim.into(), challenge),
+            Unmet::Claim(_) => {
+                Self::for_scheme(ErrorKind::ForbiddenClaim.into(), challenge, scheme)
+            }
             Unmet::Scopes(required) => Self {
                 error: ErrorKind::InsufficientScope.into(),
-                www_authenticate: Some(challenge.insufficient_scope(required, granted)),
+                www_authenticate: challenge.answer(
+                    Some(ErrorKind::InsufficientScope),
+                    Some(&required.scope_param(granted)),
+                    scheme,
+                ),
+                dpop_nonce: None,
             },
         }
+    }
+
+    /// Send `nonce` in a `DPoP-Nonce` header (RFC 9449 §8).
+    pub(crate) fn with_dpop_nonce(mut self, nonce: Option<HeaderValue>) -> Self {
+        self.dpop_nonce = nonce;
+        self
     }
 
     /// Why the request was rejected.
@@ -109,14 +143,28 @@ impl Rejection {
             ErrorKind::GuardMissing
             | ErrorKind::ClaimsTypeMismatch
             | ErrorKind::FormLayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::KeysUnavailable
+            | ErrorKind::ReplayStoreUnavailable
+            | ErrorKind::ReplayStoreFull => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The `WWW-Authenticate` challenge (absent for 500 and 503).
+    /// The first `WWW-Authenticate` challenge (absent for 500 and 503); see
+    /// [`challenges`](Self::challenges) for all.
     pub fn www_authenticate(&self) -> Option<&HeaderValue> {
-        self.www_authenticate.as_ref()
+        self.www_authenticate.first()
+    }
+
+    /// Every `WWW-Authenticate` challenge, one per scheme the guard accepts: `Bearer`, and
+    /// `DPoP` when DPoP is on (each sent as its own header field).
+    pub fn challenges(&self) -> &[HeaderValue] {
+        &self.www_authenticate
+    }
+
+    /// The `DPoP-Nonce` to send: a fresh server nonce, on `use_dpop_nonce` answers.
+    pub fn dpop_nonce(&self) -> Option<&HeaderValue> {
+        self.dpop_nonce.as_ref()
     }
 
     /// For 503: seconds until a retry is worth it (rounded up).
@@ -132,10 +180,13 @@ impl Rejection {
     pub fn to_response<B: Default>(&self) -> Response<B> {
         let mut response = Response::new(B::default());
         *response.status_mut() = self.status();
-        if let Some(challenge) = &self.www_authenticate {
+        for challenge in &self.www_authenticate {
             response
                 .headers_mut()
-                .insert(WWW_AUTHENTICATE, challenge.clone());
+                .append(WWW_AUTHENTICATE, challenge.clone());
+        }
+        if let Some(nonce) = &self.dpop_nonce {
+            response.headers_mut().insert(&DPOP_NONCE, nonce.clone());
         }
         if let Some(seconds) = self.retry_after() {
             response

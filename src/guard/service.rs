@@ -9,12 +9,15 @@ use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
-use crate::guard::credential::{self, OwnedToken};
+use crate::guard::credential::{self, Credential, OwnedToken};
 use crate::guard::decision::conclude;
+use crate::guard::dpop::{DpopMode, PendingProof, Presented};
 use crate::guard::future::{ResponseFuture, Validation};
 use crate::guard::layer::{GuardLayer, GuardSettings};
 use crate::guard::response::OnRejection;
+use crate::verify::claims::Claims;
 use crate::verify::validator::Validator;
+use crate::verify::validator::now;
 
 /// Validates the bearer token of each request before the inner service sees it.
 ///
@@ -100,22 +103,51 @@ where
             request.extensions(),
             &self.settings.sources,
         );
-        let judged = match found {
+        let dpop = self.settings.dpop.as_ref();
+        let (judged, presented) = match found {
+            // Only found when DPoP is allowed or required.
+            Ok(Some(found)) if matches!(found.credential(), Credential::Dpop(_)) => match dpop {
+                None => (Ok(None), Presented::Nothing),
+                Some(dpop) => {
+                    let checked = dpop.check(
+                        request.method(),
+                        request.uri(),
+                        request.headers(),
+                        found.token(),
+                        now(),
+                    );
+                    match checked {
+                        Ok(proof) => {
+                            let cached = self.validator.cached(found.token());
+                            let token = found.to_owned_token();
+                            return self.validate_bound(request, inner, token, cached, proof);
+                        }
+                        // The token is not looked at: a request without a valid proof
+                        // proves nothing about it.
+                        Err(error) => (Err(error), Presented::Dpop { jkt: String::new() }),
+                    }
+                }
+            },
+            // DPoP only: a bearer token is another scheme.
+            Ok(Some(_)) if dpop.is_some_and(|d| d.mode == DpopMode::Required) => {
+                (Ok(None), Presented::Nothing)
+            }
             Ok(Some(found)) => match self.validator.cached(found.token()) {
                 // The fast path: a token verified before skips validation (no allocation, no
                 // await), not the decision.
-                Some(claims) => Ok(Some(claims)),
+                Some(claims) => (Ok(Some(claims)), Presented::Bearer),
                 None => {
                     let token = found.to_owned_token();
                     return self.validate(request, inner, token);
                 }
             },
-            Ok(None) => Ok(None),
-            Err(error) => Err(error),
+            Ok(None) => (Ok(None), Presented::Nothing),
+            Err(error) => (Err(error), Presented::Nothing),
         };
         ResponseFuture::concluded(
             conclude(
                 judged,
+                &presented,
                 request,
                 &mut inner,
                 &self.settings,
@@ -127,6 +159,48 @@ where
 }
 
 impl<S, T, H> Guard<S, T, H> {
+    /// A DPoP request whose proof passed: the token is validated (or taken from the cache)
+    /// and the proof recorded against replay, on every request. The binding of the two is
+    /// decided with everything else in `decide`.
+    fn validate_bound<ReqBody, ResBody>(
+        &self,
+        request: Request<ReqBody>,
+        inner: S,
+        token: OwnedToken,
+        cached: Option<Claims<T>>,
+        proof: PendingProof,
+    ) -> ResponseFuture<S, ReqBody, T, H>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        T: DeserializeOwned + Send + Sync + 'static,
+        H: Clone,
+    {
+        let validator = self.validator.clone();
+        let jkt = proof.proof.jkt.clone();
+        let validation: Validation<T> = Box::pin(async move {
+            let claims = match cached {
+                Some(claims) => claims,
+                None => {
+                    let token = token
+                        .as_str()
+                        .ok_or(crate::AuthError::from(crate::ErrorKind::InvalidRequest))?;
+                    validator.validate_uncached(token).await?
+                }
+            };
+            // Recorded once the token is valid: a store holds proofs of accepted requests.
+            proof.record().await?;
+            Ok(claims)
+        });
+        ResponseFuture::validate(
+            validation,
+            Presented::Dpop { jkt },
+            request,
+            inner,
+            Arc::clone(&self.settings),
+            self.on_rejection.clone(),
+        )
+    }
+
     /// The slow path: a future that validates the token, then concludes.
     fn validate<ReqBody, ResBody>(
         &self,
@@ -153,6 +227,7 @@ impl<S, T, H> Guard<S, T, H> {
         });
         ResponseFuture::validate(
             validation,
+            Presented::Bearer,
             request,
             inner,
             Arc::clone(&self.settings),
