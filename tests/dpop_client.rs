@@ -538,3 +538,117 @@ async fn debug_and_logs_show_no_token_proof_or_key() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The real client against the real guard
+
+/// An axum API behind `GuardLayer::new(validator).dpop(dpop(url))`, on loopback; returns its
+/// URL and a count of the requests that reached the server.
+async fn guarded_api(
+    issuer: &TestIssuer,
+    dpop: impl FnOnce(&str) -> bearer_guard::dpop::Dpop,
+) -> (String, Arc<AtomicUsize>) {
+    use axum::routing::get;
+    use bearer_guard::{Claims, GuardLayer};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let guard = GuardLayer::new(issuer.validator())
+        .dpop(dpop(&base))
+        .unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(|claims: Claims| async move { claims.client_id().unwrap_or("").to_owned() })
+                .post(|body: String| async move { body }),
+        )
+        .route_layer(guard)
+        .layer(tower::util::MapRequestLayer::new(
+            move |request: axum::extract::Request| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                request
+            },
+        ));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, hits)
+}
+
+#[tokio::test]
+async fn the_client_calls_a_guard_that_requires_dpop() {
+    use bearer_guard::dpop::Dpop;
+
+    let issuer = TestIssuer::start().await;
+    let (base, hits) = guarded_api(&issuer, |url| Dpop::new(url).required()).await;
+    let source = dpop_source(&issuer);
+    let mut client = Bearer::new(reqwest_service::<String>(), source.clone());
+    for _ in 0..2 {
+        let request = http::Request::get(format!("{base}/orders?page=1"))
+            .body(String::new())
+            .unwrap();
+        let response = client.ready().await.unwrap().call(request).await.unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.headers());
+        assert_eq!(response.body(), "test-client");
+    }
+    let post = http::Request::post(format!("{base}/orders"))
+        .body("order".to_owned())
+        .unwrap();
+    let response = client.ready().await.unwrap().call(post).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.body(), "order");
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "no retries were needed");
+
+    // The same guard refuses the bearer client: DPoP is required.
+    let (id, secret) = issuer.default_client();
+    let bearer_only = TokenSource::builder(id, secret)
+        .token_endpoint(issuer.token_endpoint())
+        .build()
+        .unwrap();
+    let response = Bearer::new(reqwest_service::<String>(), bearer_only)
+        .oneshot(
+            http::Request::get(format!("{base}/orders"))
+                .body(String::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("DPoP"), "{challenge}");
+}
+
+#[tokio::test]
+async fn the_client_completes_the_guards_nonce_round_trip() {
+    use bearer_guard::dpop::Dpop;
+
+    let issuer = TestIssuer::builder().dpop_nonces().start().await;
+    let (base, hits) = guarded_api(&issuer, |url| {
+        Dpop::new(url)
+            .required()
+            .nonces(*b"a 32-byte secret for the nonces!")
+    })
+    .await;
+    let source = dpop_source(&issuer);
+    let mut client = Bearer::new(reqwest_service::<String>(), source.clone());
+    let post = http::Request::post(format!("{base}/orders"))
+        .body("order".to_owned())
+        .unwrap();
+    let response = client.ready().await.unwrap().call(post).await.unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.headers());
+    assert_eq!(response.body(), "order", "the body was sent again");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "use_dpop_nonce, then the retry"
+    );
+    assert_eq!(issuer.token_requests(), 2, "the issuer's nonce too");
+
+    // The nonce is remembered (and renewed from the guard's answers): one request each now.
+    let get = http::Request::get(format!("{base}/orders"))
+        .body(String::new())
+        .unwrap();
+    let response = client.ready().await.unwrap().call(get).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
