@@ -652,3 +652,65 @@ async fn the_client_completes_the_guards_nonce_round_trip() {
     assert_eq!(response.status(), 200);
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The example, as a user runs it
+
+#[tokio::test]
+async fn the_example_gets_a_bound_token_and_calls_a_dpop_api() {
+    use bearer_guard::dpop::Dpop;
+
+    let issuer = TestIssuer::builder().dpop_nonces().start().await;
+    let (base, hits) = guarded_api(&issuer, |url| {
+        Dpop::new(url)
+            .required()
+            .nonces(*b"a 32-byte secret for the nonces!")
+    })
+    .await;
+    let mut command = tokio::process::Command::new(common::example_binary("client"));
+    for name in [
+        "OAUTH_ISSUER",
+        "OAUTH_SCOPE",
+        "OAUTH_RESOURCE",
+        "OAUTH_AUTH_METHOD",
+    ] {
+        command.env_remove(name);
+    }
+    let output = command
+        .env("OAUTH_TOKEN_URL", issuer.token_endpoint())
+        .env("OAUTH_CLIENT_ID", "test-client")
+        .env("OAUTH_CLIENT_SECRET", "test-secret")
+        .env("OAUTH_DPOP", "1")
+        .env("TARGET_URL", format!("{base}/orders"))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the client example is built (`cargo test --all-features`, or `--example client`)");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let mut lines = stdout.lines();
+    let token = lines.next().expect("the token on the first line");
+    let claims = issuer.validator().validate(token).await.unwrap();
+    assert!(claims.json()["cnf"]["jkt"].is_string(), "bound: {claims:?}");
+    assert_eq!(lines.next(), Some("status: 200 OK"));
+    assert_eq!(lines.next(), Some("test-client"));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "use_dpop_nonce, then the retry"
+    );
+
+    let mut command = tokio::process::Command::new(common::example_binary("client"));
+    let output = command
+        .env("OAUTH_TOKEN_URL", issuer.token_endpoint())
+        .env("OAUTH_CLIENT_ID", "test-client")
+        .env("OAUTH_CLIENT_SECRET", "test-secret")
+        .env("OAUTH_DPOP", "yes")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("OAUTH_DPOP"));
+}
