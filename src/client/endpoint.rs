@@ -155,15 +155,13 @@ impl Endpoint {
                 .await
                 .map_err(TokenError::Endpoint)?;
             let result = parse_response(status, &body, self, sent_at);
-            match &result {
-                Err(error) if error.code() == Some(&ErrorCode::UseDpopNonce) => {
-                    if may_retry && new_nonce {
-                        tracing::debug!("the token endpoint wants a DPoP nonce; retrying once");
-                        may_retry = false;
-                        continue;
-                    }
-                }
-                _ => {}
+            let wants_nonce = result
+                .as_ref()
+                .is_err_and(|error| error.code() == Some(&ErrorCode::UseDpopNonce));
+            if wants_nonce && new_nonce && may_retry {
+                tracing::debug!("the token endpoint wants a DPoP nonce; retrying once");
+                may_retry = false;
+                continue;
             }
             return result;
         }
