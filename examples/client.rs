@@ -3,6 +3,8 @@
 //! Gets an access token with the client credentials grant and prints it on the first line of
 //! stdout; with `TARGET_URL`, then calls that URL with the token (through [`BearerLayer`], so a
 //! `401 invalid_token` is retried once with a new token) and prints the status and the body.
+//! With `OAUTH_DPOP=1`, the token is DPoP-bound to a key generated at start and each call
+//! carries a fresh proof (a `401 use_dpop_nonce` is retried once with the server's nonce).
 //!
 //! | variable | meaning |
 //! |---|---|
@@ -14,6 +16,7 @@
 //! | `OAUTH_RESOURCE` | the API the token is for, RFC 8707 (optional) |
 //! | `OAUTH_AUTH_METHOD` | `basic` (default: `client_secret_basic`) or `post` (`client_secret_post`) |
 //! | `TARGET_URL` | a URL to GET with the token (optional) |
+//! | `OAUTH_DPOP` | `1`: DPoP-bound token (RFC 9449) for a key generated at start; the call sends `Authorization: DPoP` with a proof (default `0`: a bearer token) |
 //!
 //! Exit codes: 0 done, 1 the token or the call failed, 2 bad configuration.
 //!
@@ -28,6 +31,7 @@ mod common;
 use std::process::ExitCode;
 
 use bearer_guard::client::{AuthMethod, BearerError, BearerLayer, TokenError, TokenSource};
+use bearer_guard::dpop::DpopKey;
 use bytes::Bytes;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
@@ -57,6 +61,10 @@ async fn main() -> ExitCode {
     }
     if let Some(resource) = &config.resource {
         builder = builder.resource(resource);
+    }
+    if config.dpop {
+        // A key for this run only: the token is bound to it (`cnf.jkt`), and useless without it.
+        builder = builder.dpop(DpopKey::generate());
     }
     let source = match builder.build() {
         Ok(source) => source,
@@ -92,6 +100,10 @@ async fn main() -> ExitCode {
         Err(BearerError::Token(error)) => {
             report(&error);
             ExitCode::from(FAILURE)
+        }
+        Err(BearerError::RelativeUri) => {
+            eprintln!("{PROGRAM}: TARGET_URL must be an absolute http(s) URL");
+            ExitCode::from(USAGE)
         }
         Err(error) => {
             eprintln!("{PROGRAM}: GET {target} failed: {error}");
@@ -163,6 +175,7 @@ struct Config {
     resource: Option<String>,
     auth_method: AuthMethod,
     target: Option<http::Uri>,
+    dpop: bool,
 }
 
 impl Config {
@@ -194,7 +207,13 @@ impl Config {
                 ));
             }
         };
+        let dpop = match common::optional("OAUTH_DPOP")?.as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => return Err(format!("OAUTH_DPOP is `{other}`: set it to `1` or `0`")),
+        };
         Ok(Self {
+            dpop,
             endpoint,
             client_id: common::required("OAUTH_CLIENT_ID", "the client id")?,
             client_secret: common::required("OAUTH_CLIENT_SECRET", "the client secret")?,

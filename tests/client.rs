@@ -743,6 +743,7 @@ async fn run_example(vars: &[(&str, &str)]) -> std::process::Output {
         "OAUTH_SCOPE",
         "OAUTH_RESOURCE",
         "OAUTH_AUTH_METHOD",
+        "OAUTH_DPOP",
         "TARGET_URL",
     ] {
         command.env_remove(name);

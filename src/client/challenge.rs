@@ -1,21 +1,30 @@
 //! Reading `WWW-Authenticate` (RFC 9110 §11.6.1) on the client side: does the API say that our
-//! bearer token is invalid (RFC 6750 §3.1 `error="invalid_token"`)?
+//! token is invalid (RFC 6750 §3.1, RFC 9449 §7.1 `error="invalid_token"`), or that the DPoP
+//! proof needs its nonce (RFC 9449 §9 `error="use_dpop_nonce"`)?
 
 use http::HeaderMap;
 use http::header::WWW_AUTHENTICATE;
 
 /// Whether a `Bearer` challenge in `headers` has `error="invalid_token"`.
+#[cfg(test)]
 pub(crate) fn says_invalid_token(headers: &HeaderMap) -> bool {
+    says(headers, "Bearer", "invalid_token")
+}
+
+/// Whether a challenge of `scheme` (case-insensitive) in `headers` has `error="<code>"`: for
+/// DPoP (RFC 9449 §7.1, §9) `invalid_token` and `use_dpop_nonce`.
+pub(crate) fn says(headers: &HeaderMap, scheme: &str, code: &str) -> bool {
     headers
         .get_all(WWW_AUTHENTICATE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(parse)
         .any(|challenge| {
-            challenge.scheme.eq_ignore_ascii_case("bearer")
-                && challenge.params.iter().any(|(name, value)| {
-                    name.eq_ignore_ascii_case("error") && value == "invalid_token"
-                })
+            challenge.scheme.eq_ignore_ascii_case(scheme)
+                && challenge
+                    .params
+                    .iter()
+                    .any(|(name, value)| name.eq_ignore_ascii_case("error") && value == code)
         })
 }
 
@@ -224,5 +233,20 @@ mod tests {
         assert!(!says(&[r#"DPoP error="invalid_token""#]));
         assert!(!says(&[r#"Bearer realm="error=\"invalid_token\"""#]));
         assert!(!says(&[]));
+    }
+
+    #[test]
+    fn dpop_challenges_are_recognized() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                r#"Bearer realm="api", DPoP algs="ES256", error="use_dpop_nonce""#,
+            ),
+        );
+        assert!(super::says(&headers, "DPoP", "use_dpop_nonce"));
+        assert!(super::says(&headers, "dpop", "use_dpop_nonce"));
+        assert!(!super::says(&headers, "Bearer", "use_dpop_nonce"));
+        assert!(!super::says(&headers, "DPoP", "invalid_token"));
     }
 }

@@ -1,7 +1,7 @@
 //! The token request (RFC 6749 §4.4.2) and the discovery of the token endpoint: the only network
 //! I/O of the token source.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -11,7 +11,8 @@ use reqwest::{Client, Url, redirect};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::error::{ErrorResponse, TokenError};
+use super::dpop::{DpopClient, Target};
+use super::error::{ErrorCode, ErrorResponse, TokenError};
 use super::token::{AccessToken, ClientSecret};
 use crate::error::ConfigError;
 use crate::jwks::FetchError;
@@ -57,6 +58,8 @@ pub(crate) struct Endpoint {
     pub(crate) max_lifetime: Duration,
     pub(crate) max_response_bytes: usize,
     pub(crate) allow_insecure_http: bool,
+    /// With a key: DPoP-bound tokens (RFC 9449 §5), a proof with each request.
+    pub(crate) dpop: Option<Arc<DpopClient>>,
     http: Client,
     metadata: Fetcher,
 }
@@ -101,36 +104,67 @@ impl Endpoint {
             max_lifetime,
             max_response_bytes: http.max_response_bytes,
             allow_insecure_http,
+            dpop: None,
             http: client,
             metadata: Fetcher::new(http.timeout, http.max_response_bytes)?,
         })
     }
 
     /// Asks for a token. The token's expiry is counted from when the request was sent.
+    ///
+    /// With DPoP, the request carries a proof (`htm` POST, `htu` the token endpoint) with the
+    /// endpoint's latest nonce; a `use_dpop_nonce` refusal that comes with a new nonce is
+    /// retried once (RFC 9449 §8).
     pub(crate) async fn request_token(&self) -> Result<AccessToken, TokenError> {
         let url = self.token_url().await?;
-        let form = self.form();
-        let mut request = self
-            .http
-            .post(url)
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .form(&form);
-        if self.auth == AuthMethod::Basic {
-            request = request.header(
-                AUTHORIZATION,
-                basic_credentials(&self.client_id, &self.secret),
-            );
+        let dpop = match &self.dpop {
+            Some(dpop) => Some((
+                dpop,
+                Target::of(url.as_str()).ok_or(TokenError::Endpoint(FetchError::Invalid(
+                    "the token endpoint is not an http(s) URL",
+                )))?,
+            )),
+            None => None,
+        };
+        let mut may_retry = true;
+        loop {
+            let mut request = self
+                .http
+                .post(url.clone())
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
+                .form(&self.form());
+            if self.auth == AuthMethod::Basic {
+                request = request.header(
+                    AUTHORIZATION,
+                    basic_credentials(&self.client_id, &self.secret),
+                );
+            }
+            if let Some((dpop, target)) = &dpop {
+                request = request.header("dpop", dpop.proof("POST", target, None));
+            }
+            let sent_at = Instant::now();
+            let response = request
+                .send()
+                .await
+                .map_err(|e| TokenError::Endpoint(classify(e)))?;
+            let new_nonce = dpop
+                .as_ref()
+                .is_some_and(|(dpop, target)| dpop.remember(target, response.headers()));
+            let status = response.status().as_u16();
+            let body = read_capped(response, self.max_response_bytes)
+                .await
+                .map_err(TokenError::Endpoint)?;
+            let result = parse_response(status, &body, self, sent_at);
+            let wants_nonce = result
+                .as_ref()
+                .is_err_and(|error| error.code() == Some(&ErrorCode::UseDpopNonce));
+            if wants_nonce && new_nonce && may_retry {
+                tracing::debug!("the token endpoint wants a DPoP nonce; retrying once");
+                may_retry = false;
+                continue;
+            }
+            return result;
         }
-        let sent_at = Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|e| TokenError::Endpoint(classify(e)))?;
-        let status = response.status().as_u16();
-        let body = read_capped(response, self.max_response_bytes)
-            .await
-            .map_err(TokenError::Endpoint)?;
-        parse_response(status, &body, self, sent_at)
     }
 
     fn form(&self) -> Vec<(&'static str, &str)> {
@@ -262,11 +296,17 @@ fn token_from(
         .get("token_type")
         .and_then(Value::as_str)
         .ok_or(invalid("token response has no token_type"))?;
-    // RFC 6749 §5.1: the type is case-insensitive.
-    if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(TokenError::UnsupportedTokenType(super::error::server_text(
-            token_type,
-        )));
+    // RFC 6749 §5.1: the type is case-insensitive. A DPoP token request wants a DPoP token
+    // (RFC 9449 §5); a Bearer one means the server did not bind it: not used (see
+    // `TokenError::DpopNotGranted` for why).
+    let dpop = endpoint.dpop.is_some();
+    let expected = if dpop { "dpop" } else { "bearer" };
+    if !token_type.eq_ignore_ascii_case(expected) {
+        return Err(if dpop && token_type.eq_ignore_ascii_case("bearer") {
+            TokenError::DpopNotGranted
+        } else {
+            TokenError::UnsupportedTokenType(super::error::server_text(token_type))
+        });
     }
     let lifetime = match object.get("expires_in") {
         None | Some(Value::Null) => endpoint.default_lifetime,
@@ -277,7 +317,7 @@ fn token_from(
         _ => endpoint.scope.clone(),
     };
     let expires_at = sent_at + lifetime.min(endpoint.max_lifetime);
-    AccessToken::new(secret, scope, expires_at).ok_or(invalid(
+    AccessToken::of_type(secret, dpop, scope, expires_at).ok_or(invalid(
         "access_token holds characters that cannot be sent in a header",
     ))
 }
@@ -297,7 +337,7 @@ fn seconds(value: &Value) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::error::ErrorCode;
+    use crate::dpop_key::DpopKey;
 
     fn endpoint(auth: AuthMethod) -> Endpoint {
         Endpoint::new(
@@ -431,6 +471,39 @@ mod tests {
                 .unwrap_err()
                 .code(),
             Some(&ErrorCode::InvalidScope)
+        );
+        assert_eq!(
+            parse(400, r#"{"error":"use_dpop_nonce"}"#)
+                .unwrap_err()
+                .code(),
+            Some(&ErrorCode::UseDpopNonce)
+        );
+        assert_eq!(
+            parse(200, r#"{"access_token":"t","token_type":"DPoP"}"#),
+            Err(TokenError::UnsupportedTokenType("DPoP".into())),
+            "no key, no use for a DPoP token"
+        );
+    }
+
+    #[tokio::test]
+    async fn dpop_responses() {
+        let mut e = endpoint(AuthMethod::Basic);
+        e.dpop = Some(Arc::new(DpopClient::new(Arc::new(DpopKey::generate()))));
+        let now = Instant::now();
+        let parse = |body: &str| parse_response(200, body.as_bytes(), &e, now);
+        for token_type in ["DPoP", "dpop", "DPOP"] {
+            let body = format!(r#"{{"access_token":"t","token_type":"{token_type}"}}"#);
+            let token = parse(&body).unwrap();
+            assert_eq!(token.token_type(), "DPoP");
+            assert_eq!(token.authorization(), "DPoP t");
+        }
+        assert_eq!(
+            parse(r#"{"access_token":"t","token_type":"Bearer"}"#),
+            Err(TokenError::DpopNotGranted)
+        );
+        assert_eq!(
+            parse(r#"{"access_token":"t","token_type":"mac"}"#),
+            Err(TokenError::UnsupportedTokenType("mac".into()))
         );
     }
 }

@@ -15,8 +15,15 @@ const MAX_SERVER_TEXT: usize = 256;
 pub enum TokenError {
     /// The authorization server refused the request (RFC 6749 §5.2).
     Rejected(ErrorResponse),
-    /// The server issued a token of another type than `Bearer` (the value it sent).
+    /// The server issued a token of another type than the one asked for (the value it sent):
+    /// not `Bearer` (`DPoP` with a [DPoP key](super::TokenSourceBuilder::dpop)).
     UnsupportedTokenType(String),
+    /// DPoP-bound tokens were asked for (the request carried a proof), and the server issued
+    /// a `Bearer` token: it does not support DPoP, or not for this client (RFC 9449 §5). The
+    /// token is not used: an API that requires DPoP would refuse it, and one that does not
+    /// would accept it from anyone who got hold of it, which is what DPoP is asked for to
+    /// prevent.
+    DpopNotGranted,
     /// The token endpoint could not be reached, timed out, or answered neither a token nor a
     /// §5.2 error (for example HTTP 500, or a body that is not the JSON expected).
     Endpoint(FetchError),
@@ -43,7 +50,11 @@ impl fmt::Display for TokenError {
             Self::Rejected(response) => write!(f, "the token endpoint refused: {response}"),
             Self::UnsupportedTokenType(kind) => write!(
                 f,
-                "the token endpoint issued a token of type `{kind}`, not `Bearer`"
+                "the token endpoint issued a token of type `{kind}`, not the type asked for"
+            ),
+            Self::DpopNotGranted => f.write_str(
+                "the token endpoint issued a Bearer token to a DPoP token request \
+                 (it does not support DPoP, or not for this client)",
             ),
             Self::Endpoint(error) => write!(f, "token endpoint: {error}"),
             Self::Discovery(error) => write!(f, "discovery of the token endpoint: {error}"),
@@ -57,7 +68,7 @@ impl std::error::Error for TokenError {
         match self {
             Self::Rejected(response) => Some(response),
             Self::Endpoint(error) | Self::Discovery(error) => Some(error),
-            Self::UnsupportedTokenType(_) | Self::Aborted => None,
+            Self::UnsupportedTokenType(_) | Self::DpopNotGranted | Self::Aborted => None,
         }
     }
 }
@@ -142,6 +153,11 @@ pub enum ErrorCode {
     InvalidScope,
     /// `invalid_target`: a requested `resource` is unknown or not allowed (RFC 8707).
     InvalidTarget,
+    /// `invalid_dpop_proof`: the DPoP proof of the token request was refused (RFC 9449 §5).
+    InvalidDpopProof,
+    /// `use_dpop_nonce`: the server wants its nonce in the DPoP proof (RFC 9449 §8). The
+    /// token source retries once with it by itself; this is seen only when that failed too.
+    UseDpopNonce,
     /// Any other code, as sent (cut to a bounded length).
     Other(String),
 }
@@ -157,6 +173,8 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::Other(code) => code,
         }
     }
@@ -172,6 +190,8 @@ impl From<&str> for ErrorCode {
             "unsupported_grant_type" => Self::UnsupportedGrantType,
             "invalid_scope" => Self::InvalidScope,
             "invalid_target" => Self::InvalidTarget,
+            "invalid_dpop_proof" => Self::InvalidDpopProof,
+            "use_dpop_nonce" => Self::UseDpopNonce,
             other => Self::Other(server_text(other)),
         }
     }
@@ -195,6 +215,9 @@ pub enum BearerError<E> {
     Token(TokenError),
     /// The inner service failed.
     Service(E),
+    /// The token is DPoP-bound and the request URI is not an absolute `http` or `https` URL:
+    /// the proof must name it (`htu`). The request was not sent.
+    RelativeUri,
 }
 
 impl<E> BearerError<E> {
@@ -202,7 +225,7 @@ impl<E> BearerError<E> {
     pub fn token_error(&self) -> Option<&TokenError> {
         match self {
             Self::Token(error) => Some(error),
-            Self::Service(_) => None,
+            Self::Service(_) | Self::RelativeUri => None,
         }
     }
 
@@ -210,7 +233,7 @@ impl<E> BearerError<E> {
     pub fn into_service_error(self) -> Option<E> {
         match self {
             Self::Service(error) => Some(error),
-            Self::Token(_) => None,
+            Self::Token(_) | Self::RelativeUri => None,
         }
     }
 }
@@ -220,6 +243,9 @@ impl<E: fmt::Display> fmt::Display for BearerError<E> {
         match self {
             Self::Token(error) => write!(f, "no access token: {error}"),
             Self::Service(error) => fmt::Display::fmt(error, f),
+            Self::RelativeUri => f.write_str(
+                "a DPoP proof needs the request's absolute http(s) URL, and the request URI is relative",
+            ),
         }
     }
 }
@@ -229,6 +255,7 @@ impl<E: std::error::Error + 'static> std::error::Error for BearerError<E> {
         match self {
             Self::Token(error) => Some(error),
             Self::Service(error) => error.source(),
+            Self::RelativeUri => None,
         }
     }
 }
@@ -260,6 +287,8 @@ mod tests {
             "unsupported_grant_type",
             "invalid_scope",
             "invalid_target",
+            "invalid_dpop_proof",
+            "use_dpop_nonce",
             "slow_down",
         ] {
             assert_eq!(ErrorCode::from(code).as_str(), code);

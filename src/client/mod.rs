@@ -46,11 +46,20 @@
 //! With reqwest, wrap the client in a `service_fn` that converts the request
 //! (`reqwest::Request::try_from(http_request)`) and the response; see the `client` example.
 //!
+//! # DPoP
+//!
+//! With a key ([`TokenSourceBuilder::dpop`], or
+//! [`generate_dpop_key`](TokenSourceBuilder::generate_dpop_key)), tokens are DPoP-bound
+//! (RFC 9449): token requests carry a proof and must get `token_type` `DPoP`, and
+//! [`BearerLayer`] sends `Authorization: DPoP <token>` with a fresh proof per request,
+//! handling the servers' `use_dpop_nonce` answers with one retry. See [`Bearer`].
+//!
 //! # Secrets
 //!
-//! The client secret and the tokens never appear in a `Debug` output, an error or a log line:
-//! [`AccessToken`] shows `[redacted]` and has no `Display`; read it with
-//! [`AccessToken::secret`]. The `Authorization` headers sent are marked sensitive.
+//! The client secret, the tokens, the DPoP proofs and private key never appear in a `Debug`
+//! output, an error or a log line: [`AccessToken`] shows `[redacted]` and has no `Display`;
+//! read it with [`AccessToken::secret`]. The `Authorization` and `DPoP` headers sent are
+//! marked sensitive.
 //!
 //! # Defaults
 //!
@@ -60,6 +69,7 @@
 
 pub(crate) mod challenge;
 pub mod defaults;
+mod dpop;
 pub(crate) mod endpoint;
 mod error;
 mod future;

@@ -1,16 +1,23 @@
 use std::future::poll_fn;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::{Request, Response, StatusCode};
+use http::request::Parts;
+use http::{HeaderName, Request, Response, StatusCode};
 use tower_service::Service;
 
-use super::challenge::says_invalid_token;
+use super::challenge::says;
+use super::dpop::{DpopClient, Target};
 use super::error::BearerError;
 use super::future::ResponseFuture;
 use super::layer::BearerLayer;
 use super::replay::ReplayBody;
 use super::source::TokenSource;
+use super::token::AccessToken;
+
+/// The request header that carries a DPoP proof.
+static DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// A service that sends every request with `Authorization: Bearer <token>`; built by
 /// [`BearerLayer`].
@@ -27,6 +34,47 @@ use super::source::TokenSource;
 ///
 /// When no token can be had, the request is not sent and the service fails with
 /// [`BearerError::Token`].
+///
+/// # DPoP
+///
+/// With a DPoP-bound token (the source has a [DPoP key](super::TokenSourceBuilder::dpop)),
+/// the request gets `Authorization: DPoP <token>` and a `DPoP` header with a fresh proof
+/// (RFC 9449 §7): `htm` the request method, `htu` the request URI without query and fragment,
+/// `ath` the token's hash, and the latest nonce the API's origin sent in a `DPoP-Nonce`
+/// header. The request URI must then be absolute (else [`BearerError::RelativeUri`]). On a
+/// `401` whose `DPoP` challenge says `error="use_dpop_nonce"` and that carries a `DPoP-Nonce`,
+/// the request is sent once more (if the body can be replayed) with a new proof holding that
+/// nonce; if that answer is `401 invalid_token`, the token is invalidated for the next
+/// request. `invalid_token` is read from the `DPoP` challenge for these tokens.
+///
+/// ```
+/// # #[cfg(feature = "test-util")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let issuer = bearer_guard::testing::TestIssuer::start().await;
+/// use bearer_guard::client::{BearerLayer, TokenSource};
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// let source = TokenSource::builder("test-client", "test-secret")
+///     .token_endpoint(issuer.token_endpoint())
+///     .generate_dpop_key()
+///     .build()?;
+/// // Here the "network" shows what it was sent.
+/// let api = service_fn(|request: Request<String>| async move {
+///     let scheme = request.headers()["authorization"].to_str().unwrap();
+///     let scheme = scheme.split(' ').next().unwrap().to_owned();
+///     let proofs = request.headers().get_all("dpop").iter().count();
+///     Ok::<_, std::convert::Infallible>(Response::new(format!("{scheme} {proofs}")))
+/// });
+/// let client = ServiceBuilder::new().layer(BearerLayer::new(source)).service(api);
+/// let request = Request::get("https://api.example.com/orders").body(String::new())?;
+/// let response = client.oneshot(request).await?;
+/// assert_eq!(response.body(), "DPoP 1");
+/// # Ok(()) }
+/// # #[cfg(not(feature = "test-util"))]
+/// # fn main() {}
+/// ```
 #[must_use]
 #[derive(Debug, Clone)]
 pub struct Bearer<S> {
@@ -90,7 +138,20 @@ where
     }
 }
 
-/// One request: with the cached token, then at most once more with a new one.
+/// The DPoP key and where the request goes, for a DPoP-bound token.
+type Proving = Option<(Arc<DpopClient>, Target)>;
+
+/// Puts the token (and, with DPoP, a fresh proof for it) on the request.
+fn authorize(parts: &mut Parts, token: &AccessToken, proving: &Proving) {
+    parts.headers.insert(AUTHORIZATION, token.authorization());
+    if let Some((dpop, target)) = proving {
+        let proof = dpop.proof(parts.method.as_str(), target, Some(token.secret()));
+        parts.headers.insert(&DPOP, proof);
+    }
+}
+
+/// One request: with the cached token, then at most once more: with the server's DPoP nonce,
+/// or with a new token.
 async fn send<S, B, ResBody>(
     mut inner: S,
     source: TokenSource,
@@ -102,17 +163,58 @@ where
 {
     let token = source.token().await.map_err(BearerError::Token)?;
     let (mut parts, body) = request.into_parts();
+    let proving: Proving = match source.dpop() {
+        Some(dpop) if token.token_type() == "DPoP" => {
+            let target = Target::of(&parts.uri.to_string()).ok_or(BearerError::RelativeUri)?;
+            Some((Arc::clone(dpop), target))
+        }
+        _ => None,
+    };
+    let scheme = token.token_type();
     // What a retry would need, taken before the body is gone.
     let replay = body
         .try_replay()
         .map(|copy| (parts.clone(), copy, inner.clone()));
-    parts.headers.insert(AUTHORIZATION, token.authorization());
+    authorize(&mut parts, &token, &proving);
     let response = inner
         .call(Request::from_parts(parts, body))
         .await
         .map_err(BearerError::Service)?;
+    let new_nonce = proving
+        .as_ref()
+        .is_some_and(|(dpop, target)| dpop.remember(target, response.headers()));
 
-    if response.status() != StatusCode::UNAUTHORIZED || !says_invalid_token(response.headers()) {
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return Ok(response);
+    }
+    if new_nonce && says(response.headers(), "DPoP", "use_dpop_nonce") {
+        // RFC 9449 §9: the same token, a new proof with the nonce just remembered.
+        let Some((mut parts, body, mut retry)) = replay else {
+            tracing::debug!("DPoP nonce required; the request body cannot be replayed");
+            return Ok(response);
+        };
+        drop(response);
+        tracing::debug!("DPoP nonce required; retrying once with the server's nonce");
+        authorize(&mut parts, &token, &proving);
+        poll_fn(|cx| retry.poll_ready(cx))
+            .await
+            .map_err(BearerError::Service)?;
+        let response = retry
+            .call(Request::from_parts(parts, body))
+            .await
+            .map_err(BearerError::Service)?;
+        if let Some((dpop, target)) = &proving {
+            dpop.remember(target, response.headers());
+        }
+        if response.status() == StatusCode::UNAUTHORIZED
+            && says(response.headers(), scheme, "invalid_token")
+        {
+            // No second retry; the next request gets a new token.
+            source.invalidate(&token);
+        }
+        return Ok(response);
+    }
+    if !says(response.headers(), scheme, "invalid_token") {
         return Ok(response);
     }
     source.invalidate(&token);
@@ -131,7 +233,7 @@ where
     };
     drop(response);
     tracing::debug!("access token rejected; retrying once with a new one");
-    parts.headers.insert(AUTHORIZATION, fresh.authorization());
+    authorize(&mut parts, &fresh, &proving);
     poll_fn(|cx| retry.poll_ready(cx))
         .await
         .map_err(BearerError::Service)?;

@@ -7,9 +7,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::defaults;
+use super::dpop::DpopClient;
 use super::endpoint::{AuthMethod, Endpoint, HttpSettings, Location};
 use super::error::TokenError;
 use super::token::{AccessToken, ClientSecret};
+use crate::dpop_key::DpopKey;
 use crate::error::ConfigError;
 use crate::jwks::fetch::{check_url, has_userinfo, without_userinfo};
 use crate::verify::scope::is_scope_token;
@@ -45,6 +47,8 @@ pub struct TokenSource {
 
 struct Inner {
     fetch: Fetch,
+    /// The DPoP key and nonces, shared with the token request.
+    dpop: Option<Arc<DpopClient>>,
     state: Mutex<State>,
 }
 
@@ -99,7 +103,19 @@ impl TokenSource {
             timeout: defaults::REQUEST_TIMEOUT,
             default_lifetime: defaults::TOKEN_LIFETIME,
             allow_insecure_http: false,
+            dpop: None,
         }
+    }
+
+    /// The DPoP key, when tokens are DPoP-bound (see [`TokenSourceBuilder::dpop`]): its
+    /// [`thumbprint`](DpopKey::thumbprint) is the tokens' `cnf.jkt`, and it signs the proofs
+    /// of requests made without [`BearerLayer`](super::BearerLayer).
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.dpop.as_deref().map(DpopClient::key)
+    }
+
+    pub(crate) fn dpop(&self) -> Option<&Arc<DpopClient>> {
+        self.inner.dpop.as_ref()
     }
 
     /// A valid access token: the cached one, or a new one.
@@ -226,6 +242,7 @@ impl fmt::Debug for TokenSource {
         }
         let state = self.inner.lock();
         debug
+            .field("dpop", &self.inner.dpop)
             .field("token", &state.current.as_ref().map(|c| &c.token))
             .field("renewing", &state.renewal.is_some())
             .finish()
@@ -248,6 +265,7 @@ pub struct TokenSourceBuilder<E = WithEndpoint> {
     timeout: Duration,
     default_lifetime: Duration,
     allow_insecure_http: bool,
+    dpop: Option<Arc<DpopKey>>,
 }
 
 impl<E: fmt::Debug> fmt::Debug for TokenSourceBuilder<E> {
@@ -263,6 +281,7 @@ impl<E: fmt::Debug> fmt::Debug for TokenSourceBuilder<E> {
             .field("timeout", &self.timeout)
             .field("default_lifetime", &self.default_lifetime)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -319,6 +338,7 @@ impl TokenSourceBuilder<NoEndpoint> {
             timeout: self.timeout,
             default_lifetime: self.default_lifetime,
             allow_insecure_http: self.allow_insecure_http,
+            dpop: self.dpop,
         }
     }
 }
@@ -363,6 +383,48 @@ impl<E> TokenSourceBuilder<E> {
         self.allow_insecure_http = allow;
         self
     }
+
+    /// Ask for DPoP-bound tokens (RFC 9449) and prove possession of `key`. Default: none,
+    /// bearer tokens.
+    ///
+    /// Each token request then carries a `DPoP` proof (`htm` `POST`, `htu` the token
+    /// endpoint), and the answer must be a token of type `DPoP` (compared case-insensitively;
+    /// a `Bearer` token is refused with [`TokenError::DpopNotGranted`]). A `use_dpop_nonce`
+    /// refusal is retried once with the nonce the server sent, and the latest nonce of each
+    /// server is put in later proofs. [`BearerLayer`](super::BearerLayer) sends
+    /// `Authorization: DPoP <token>` and a fresh proof with every request.
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let issuer = bearer_guard::testing::TestIssuer::start().await;
+    /// use bearer_guard::client::TokenSource;
+    /// use bearer_guard::dpop::DpopKey;
+    ///
+    /// let source = TokenSource::builder("test-client", "test-secret")
+    ///     .token_endpoint(issuer.token_endpoint())
+    ///     .dpop(DpopKey::generate())
+    ///     .build()?;
+    /// let token = source.token().await?;
+    /// assert_eq!(token.token_type(), "DPoP");
+    /// let claims = issuer.validator().validate(token.secret()).await?;
+    /// assert_eq!(claims.json()["cnf"]["jkt"], source.dpop_key().unwrap().thumbprint());
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "test-util"))]
+    /// # fn main() {}
+    /// ```
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(Arc::new(key));
+        self
+    }
+
+    /// [`dpop`](Self::dpop) with a new random ES256 (P-256) key, kept in memory only: tokens
+    /// bound to it are useless to anyone who steals them, and to this process after a
+    /// restart (it then gets new ones). Use [`DpopKey::from_pkcs8`] to keep one key.
+    pub fn generate_dpop_key(self) -> Self {
+        self.dpop(DpopKey::generate())
+    }
 }
 
 impl TokenSourceBuilder<WithEndpoint> {
@@ -391,7 +453,8 @@ impl TokenSourceBuilder<WithEndpoint> {
         for resource in &self.resources {
             check_resource(resource)?;
         }
-        let endpoint = Endpoint::new(
+        let dpop = self.dpop.map(|key| Arc::new(DpopClient::new(key)));
+        let mut endpoint = Endpoint::new(
             location,
             self.client_id,
             self.secret,
@@ -406,15 +469,17 @@ impl TokenSourceBuilder<WithEndpoint> {
                 max_response_bytes: defaults::MAX_RESPONSE_BYTES,
             },
         )?;
-        Ok(TokenSource::from_fetch(Fetch::Http(endpoint)))
+        endpoint.dpop = dpop.clone();
+        Ok(TokenSource::from_fetch(Fetch::Http(endpoint), dpop))
     }
 }
 
 impl TokenSource {
-    fn from_fetch(fetch: Fetch) -> Self {
+    fn from_fetch(fetch: Fetch, dpop: Option<Arc<DpopClient>>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 fetch,
+                dpop,
                 state: Mutex::new(State::default()),
             }),
         }
@@ -482,11 +547,14 @@ mod tests {
         script: impl Fn(usize) -> Result<Duration, TokenError> + Send + Sync + 'static,
     ) -> (TokenSource, Arc<AtomicUsize>) {
         let requests = Arc::new(AtomicUsize::new(0));
-        let source = TokenSource::from_fetch(Fetch::Fake(FakeFetch {
-            requests: Arc::clone(&requests),
-            delay,
-            script: Box::new(script),
-        }));
+        let source = TokenSource::from_fetch(
+            Fetch::Fake(FakeFetch {
+                requests: Arc::clone(&requests),
+                delay,
+                script: Box::new(script),
+            }),
+            None,
+        );
         (source, requests)
     }
 

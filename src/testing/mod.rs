@@ -55,8 +55,13 @@
 //!
 //! # The token endpoint
 //!
-//! RFC 6749 §4.4 and §5, RFC 8707, checked in this order:
+//! RFC 6749 §4.4 and §5, RFC 8707, RFC 9449 §5, checked in this order:
 //!
+//! 0. Only when the request has a `DPoP` header (see [DPoP](#dpop) below): exactly one, holding
+//!    a proof that passes RFC 9449 §4.3 for `POST` to the token endpoint's URL, without `ath`,
+//!    and not used before; else `invalid_dpop_proof`. With
+//!    [`dpop_nonces`](TestIssuerBuilder::dpop_nonces), a proof without a current nonce of the
+//!    issuer gets `use_dpop_nonce` and a `DPoP-Nonce` header.
 //! 1. The body must be `application/x-www-form-urlencoded`, no parameter may repeat (except
 //!    `resource`), and `grant_type` must be there; else `invalid_request`. Empty parameters count
 //!    as absent (RFC 6749 §3.1).
@@ -80,7 +85,8 @@
 //!    else `invalid_target`; they become `aud` (a string for one, an array for several).
 //!    Without `resource`, `aud` is the default [`audience`](TestIssuer::audience).
 //!
-//! Success is `200` with `{"access_token", "token_type": "Bearer", "expires_in", "scope"}`;
+//! Success is `200` with `{"access_token", "token_type": "Bearer", "expires_in", "scope"}`
+//! (`"token_type": "DPoP"` when the request carried a proof);
 //! `scope` is always there when a scope was granted (RFC 6749 §5.1 requires it only when it
 //! differs from the request), and there is never a `refresh_token`. Errors are `400` (`401`
 //! for `invalid_client`) with `{"error", "error_description"}`. Every answer of the token
@@ -88,7 +94,56 @@
 //!
 //! Access tokens are RFC 9068 JWTs: header `typ: at+jwt`, `alg` and `kid` of the signing key;
 //! claims `iss`, `sub` and `client_id` (both the client's id), `aud`, `scope` (space-separated),
-//! `iat`, `exp` and a random `jti`.
+//! `iat`, `exp` and a random `jti`; and `cnf: {"jkt": …}`, the RFC 7638 thumbprint of the proof's
+//! key, when the request carried a DPoP proof.
+//!
+//! # DPoP
+//!
+//! A token request with a `DPoP` proof (RFC 9449 §5) gets a DPoP-bound token: `token_type`
+//! `DPoP` and the claim `cnf.jkt`. The proof is checked as an authorization server must: one
+//! `DPoP` header, `typ` `dpop+jwt`, an asymmetric `alg` fitting a public `jwk`, a valid
+//! signature, `htm` `POST`, `htu` the token endpoint (after RFC 3986 normalization), `iat`
+//! within 5 minutes, no `ath`, and a `jti` not seen before. A refused proof is `400`
+//! `{"error": "invalid_dpop_proof"}`, with the check that failed in `error_description`. The
+//! metadata lists `dpop_signing_alg_values_supported`.
+//!
+//! A client's key is a [`DpopKey`](crate::dpop::DpopKey): `DpopKey::generate()` makes one,
+//! and its [`proof`](crate::dpop::DpopKey::proof) builder signs proofs, right or wrong ones.
+//! [`TokenBuilder::dpop_bound`] mints a bound token directly:
+//!
+//! ```
+//! use bearer_guard::dpop::DpopKey;
+//! use bearer_guard::testing::TestIssuer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let issuer = TestIssuer::start().await;
+//! let key = DpopKey::generate();
+//!
+//! // Over HTTP, as a client does.
+//! let (id, secret) = issuer.default_client();
+//! let response = reqwest::Client::new()
+//!     .post(issuer.token_endpoint())
+//!     .basic_auth(&id, Some(&secret))
+//!     .header("DPoP", key.proof("POST", &issuer.token_endpoint()).sign())
+//!     .form(&[("grant_type", "client_credentials")])
+//!     .send()
+//!     .await
+//!     .unwrap();
+//! let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+//! assert_eq!(body["token_type"], "DPoP");
+//! let claims = issuer.validator().validate(body["access_token"].as_str().unwrap()).await.unwrap();
+//! assert_eq!(claims.json()["cnf"]["jkt"], key.thumbprint());
+//!
+//! // Or minted directly; the proof for a request to an API carries the token's hash.
+//! let token = issuer.token().dpop_bound(&key).sign();
+//! let proof = key
+//!     .proof("GET", "https://api.example.com/orders")
+//!     .access_token(&token)
+//!     .sign();
+//! # let _ = proof;
+//! # }
+//! ```
 //!
 //! # Defaults
 //!
@@ -136,6 +191,7 @@
 //!
 //! [`GuardLayer`]: crate::GuardLayer
 
+mod dpop;
 mod keys;
 mod secret;
 mod server;
@@ -208,6 +264,8 @@ pub(crate) struct Shared {
     key_serial: AtomicU32,
     pub(crate) jwks_fetches: AtomicUsize,
     pub(crate) token_requests: AtomicUsize,
+    /// Proof checks of token requests that carry a `DPoP` header.
+    pub(crate) dpop: dpop::TokenEndpointDpop,
     /// Becomes `true` when the last handle is dropped.
     pub(crate) stopped: watch::Sender<bool>,
 }
@@ -299,13 +357,24 @@ impl Shared {
             .unwrap_or_default()
     }
 
-    /// Signs an access token as the token endpoint issues it.
-    pub(crate) fn mint(&self, client_id: &str, scope: &str, audience: &[String]) -> String {
-        TokenBuilder::new(self)
+    /// Signs an access token as the token endpoint issues it; bound to the key of thumbprint
+    /// `jkt` (`cnf.jkt`) when the request carried a DPoP proof.
+    pub(crate) fn mint(
+        &self,
+        client_id: &str,
+        scope: &str,
+        audience: &[String],
+        jkt: Option<&str>,
+    ) -> String {
+        let token = TokenBuilder::new(self)
             .client_id(client_id)
             .scope(scope)
-            .audiences(audience.iter().cloned())
-            .sign()
+            .audiences(audience.iter().cloned());
+        match jkt {
+            Some(jkt) => token.cnf_jkt(jkt),
+            None => token,
+        }
+        .sign()
     }
 
     fn endpoint(&self, path: &str) -> String {
@@ -343,6 +412,7 @@ impl Shared {
             "scopes_supported": scopes,
             "response_types_supported": [],
             "access_token_signing_alg_values_supported": signing,
+            "dpop_signing_alg_values_supported": dpop::ALGORITHMS,
         });
         if self.authorization_endpoint {
             metadata["authorization_endpoint"] = json!(self.endpoint("/authorize"));
@@ -387,6 +457,7 @@ impl TestIssuer {
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             jwks_max_age: Some(DEFAULT_JWKS_MAX_AGE),
             authorization_endpoint: false,
+            dpop_nonces: false,
         }
     }
 
@@ -615,6 +686,7 @@ pub struct TestIssuerBuilder {
     token_lifetime: Duration,
     jwks_max_age: Option<Duration>,
     authorization_endpoint: bool,
+    dpop_nonces: bool,
 }
 
 impl TestIssuerBuilder {
@@ -675,6 +747,46 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// Require issuer nonces in the DPoP proofs of token requests (RFC 9449 §8; default: off).
+    /// A token request whose proof has no nonce, or one this issuer did not issue in the last
+    /// 5 to 10 minutes, gets 400 `{"error": "use_dpop_nonce"}` with a fresh nonce in the
+    /// `DPoP-Nonce` header; successful DPoP token responses carry one too. Nonces are a MAC of
+    /// the time under a random secret of this issuer. Token requests without a `DPoP` header
+    /// are not affected.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::dpop::DpopKey;
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::builder().dpop_nonces().start().await;
+    /// let key = DpopKey::generate();
+    /// let (id, secret) = issuer.default_client();
+    /// let request = |proof: String| {
+    ///     reqwest::Client::new()
+    ///         .post(issuer.token_endpoint())
+    ///         .basic_auth(&id, Some(&secret))
+    ///         .header("DPoP", proof)
+    ///         .form(&[("grant_type", "client_credentials")])
+    ///         .send()
+    /// };
+    /// let refused = request(key.proof("POST", &issuer.token_endpoint()).sign()).await.unwrap();
+    /// assert_eq!(refused.status(), 400);
+    /// let nonce = refused.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    /// let body: serde_json::Value = serde_json::from_slice(&refused.bytes().await.unwrap()).unwrap();
+    /// assert_eq!(body["error"], "use_dpop_nonce");
+    ///
+    /// let proof = key.proof("POST", &issuer.token_endpoint()).nonce(&nonce).sign();
+    /// let granted = request(proof).await.unwrap();
+    /// assert_eq!(granted.status(), 200);
+    /// # }
+    /// ```
+    pub fn dpop_nonces(mut self) -> Self {
+        self.dpop_nonces = true;
+        self
+    }
+
     /// The algorithm of the first signing key (default [`KeyAlgorithm::Rs256`]).
     pub fn signing_key(mut self, alg: KeyAlgorithm) -> Self {
         self.signing_key = alg;
@@ -715,8 +827,10 @@ impl TestIssuerBuilder {
             resources.push(DEFAULT_AUDIENCE.to_owned());
         }
         let signer = Arc::new(TestKey::generate(self.signing_key, 1));
+        let issuer = format!("http://{addr}");
+        let dpop = dpop::TokenEndpointDpop::new(&format!("{issuer}/token"), self.dpop_nonces);
         let shared = Arc::new(Shared {
-            issuer: format!("http://{addr}"),
+            issuer,
             resources,
             loopback_resources: self.loopback_resources,
             token_lifetime: self.token_lifetime,
@@ -737,6 +851,7 @@ impl TestIssuerBuilder {
             key_serial: AtomicU32::new(2),
             jwks_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            dpop,
             stopped: watch::channel(false).0,
         });
         let mut stopped = shared.stopped.subscribe();

@@ -1,6 +1,7 @@
 //! The HTTP side of the test issuer: the token endpoint (RFC 6749 §4.4, §5; RFC 8707), the
 //! metadata documents (OpenID Connect Discovery, RFC 8414) and the JWKS (RFC 7517).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,7 +16,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::{JwksFault, Shared};
+use super::dpop::Refusal;
+use super::{JwksFault, Shared, unix_now};
+use crate::guard::dpop::{DPOP, DPOP_NONCE};
 
 /// The realm of the `Basic` challenge sent with `invalid_client`.
 pub(crate) const REALM: &str = "bearer-guard test issuer";
@@ -36,15 +39,39 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 // Token endpoint
 // ---------------------------------------------------------------------------------------------
 
-/// An error response of RFC 6749 §5.2 (or RFC 8707 §2 for `invalid_target`).
+/// An error response of RFC 6749 §5.2 (or RFC 8707 §2 for `invalid_target`, RFC 9449 §5 and
+/// §8 for `invalid_dpop_proof` and `use_dpop_nonce`).
 #[derive(Debug)]
 struct OAuthError {
     error: &'static str,
-    description: &'static str,
+    description: Cow<'static, str>,
+    /// The `DPoP-Nonce` header of a `use_dpop_nonce` answer.
+    nonce: Option<String>,
 }
 
 const fn oauth_error(error: &'static str, description: &'static str) -> OAuthError {
-    OAuthError { error, description }
+    OAuthError {
+        error,
+        description: Cow::Borrowed(description),
+        nonce: None,
+    }
+}
+
+impl From<Refusal> for OAuthError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(reason) => OAuthError {
+                error: "invalid_dpop_proof",
+                description: Cow::Owned(format!("The DPoP proof is invalid: {reason}")),
+                nonce: None,
+            },
+            Refusal::NonceRequired(nonce) => OAuthError {
+                error: "use_dpop_nonce",
+                description: Cow::Borrowed("The DPoP proof must carry the issuer's nonce"),
+                nonce: Some(nonce),
+            },
+        }
+    }
 }
 
 impl OAuthError {
@@ -57,6 +84,9 @@ impl OAuthError {
         let body = json!({ "error": self.error, "error_description": self.description });
         let mut response = json_response(status, &body);
         no_store(response.headers_mut());
+        if let Some(nonce) = self.nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+            response.headers_mut().insert(&DPOP_NONCE, nonce);
+        }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 9110 §15.5.2: every 401 carries a challenge; RFC 6749 §5.2: the scheme the
             // client used (Basic) when it used the Authorization header.
@@ -106,6 +136,15 @@ async fn token_endpoint(
         Ok(body) => {
             let mut response = json_response(StatusCode::OK, &body);
             no_store(response.headers_mut());
+            // RFC 9449 §8: a fresh nonce may come with any answer; the client keeps the latest.
+            let nonce = headers
+                .contains_key(&DPOP)
+                .then(|| shared.dpop.fresh_nonce(unix_now()))
+                .flatten()
+                .and_then(|n| HeaderValue::try_from(n).ok());
+            if let Some(nonce) = nonce {
+                response.headers_mut().insert(&DPOP_NONCE, nonce);
+            }
             response
         }
         Err(error) => error.into_response(),
@@ -247,6 +286,8 @@ fn form_decode(text: &str) -> Option<String> {
 
 /// The token response body, or the error.
 fn issue(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    // RFC 9449 §5: the proof first; a proof that passes is spent whatever follows.
+    let jkt = shared.dpop.check(headers, unix_now())?;
     let form = Form::parse(headers, body)?;
     let Some(grant_type) = form.get("grant_type") else {
         return Err(oauth_error("invalid_request", "grant_type is missing"));
@@ -315,10 +356,10 @@ fn issue(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAu
         audience.push(shared.resources[0].clone());
     }
     let scope = scopes.join(" ");
-    let token = shared.mint(&client.id, &scope, &audience);
+    let token = shared.mint(&client.id, &scope, &audience, jkt.as_deref());
     let mut response = json!({
         "access_token": token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": shared.token_lifetime.as_secs(),
     });
     if !scope.is_empty() {

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::keys::{TestKey, random_id};
 use super::{Shared, unix_now};
+use crate::dpop_key::DpopKey;
 
 /// Mints an access token of a [`TestIssuer`](super::TestIssuer) directly, without HTTP; see
 /// [`TestIssuer::token`](super::TestIssuer::token).
@@ -166,6 +167,33 @@ impl<'a> TokenBuilder<'a> {
         self.removed.retain(|removed| *removed != name);
         self.claims.insert(name, value);
         self
+    }
+
+    /// Binds the token to a DPoP key (RFC 9449 §6): `cnf: {"jkt": <the key's thumbprint>}`, as
+    /// the token endpoint issues it to a request with a proof by `key`. A guard then wants a
+    /// proof by that key with each request.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::dpop::DpopKey;
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// let key = DpopKey::generate();
+    /// let token = issuer.token().dpop_bound(&key).sign();
+    /// let claims = issuer.validator().validate(&token).await.unwrap();
+    /// assert_eq!(claims.json()["cnf"]["jkt"], key.thumbprint());
+    /// # }
+    /// ```
+    pub fn dpop_bound(self, key: &DpopKey) -> Self {
+        self.cnf_jkt(key.thumbprint())
+    }
+
+    /// `cnf: {"jkt": jkt}`: bound to the key of this RFC 7638 thumbprint (any string, to test
+    /// a binding to a key that does not sign the proofs).
+    pub fn cnf_jkt(self, jkt: impl Into<String>) -> Self {
+        self.claim("cnf", json!({ "jkt": jkt.into() }))
     }
 
     /// Leaves a claim out (a default one, or one set with [`claim`](Self::claim)).
