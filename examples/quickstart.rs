@@ -127,27 +127,67 @@ async fn run() -> Result<usize, Box<dyn std::error::Error>> {
         }
         let response = request.send().await?;
         let status = response.status().as_u16();
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.text().await?;
-        let mark = if status == expected {
-            "ok"
-        } else {
-            "UNEXPECTED"
-        };
-        println!("\n{method} {path} with {with}\n  → {status} {mark}");
-        match challenge {
-            Some(challenge) => println!("  WWW-Authenticate: {challenge}"),
-            None => println!("  body: {body}"),
-        }
-        if status != expected {
-            failed += 1;
-        }
+        failed += report(&format!("{method} {path} with {with}"), response, expected).await?;
     }
+
+    step("5. DPoP: a token bound to the client's key (RFC 9449)");
+    // The API accepts both schemes (`Dpop::new(api)` in examples/api). The client holds an
+    // ES256 key; the token endpoint binds the token to it (`cnf.jkt`), and every call carries
+    // a fresh proof signed with it.
+    let bound_source = TokenSource::builder("billing", "billing-secret")
+        .issuer(issuer.issuer())
+        .scope("read")
+        .generate_dpop_key()
+        .build()?;
+    let key = bound_source.dpop_key().ok_or("a DPoP key")?;
+    let bound = bound_source.token().await?;
+    println!("POST /token with a DPoP proof of the client's key (thumbprint {})", key.thumbprint());
+    println!("← 200 token_type={}", bound.token_type());
+    show_token(&bound)?;
+    let proof = key
+        .proof("GET", &format!("{api}/read"))
+        .access_token(bound.secret())
+        .sign();
+    let claims = proof.split('.').nth(1).ok_or("a JWS")?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims)?)?;
+    println!("proof claims: {claims}");
+    let call = || {
+        http.get(format!("{api}/read"))
+            .header("authorization", format!("DPoP {}", bound.secret()))
+            .header("dpop", &proof)
+            .send()
+    };
+    failed += report("GET /read with the bound token and its proof", call().await?, 200).await?;
+    failed += report("GET /read with the same proof again (a replay)", call().await?, 401).await?;
+    let as_bearer = http.get(format!("{api}/read")).bearer_auth(bound.secret()).send().await?;
+    failed += report("GET /read with the bound token as Bearer", as_bearer, 401).await?;
     Ok(failed)
+}
+
+/// Prints a call's outcome and every challenge; 1 if the status is not `expected`.
+async fn report(
+    call: &str,
+    response: reqwest::Response,
+    expected: u16,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let status = response.status().as_u16();
+    let challenges: Vec<String> = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    let body = response.text().await?;
+    let mark = if status == expected { "ok" } else { "UNEXPECTED" };
+    println!("\n{call}\n  → {status} {mark}");
+    for challenge in &challenges {
+        println!("  WWW-Authenticate: {challenge}");
+    }
+    if challenges.is_empty() {
+        println!("  body: {body}");
+    }
+    Ok(usize::from(status != expected))
 }
 
 fn step(title: &str) {
