@@ -39,7 +39,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn request(authorization: &HeaderValue, proof: Option<HeaderValue>) -> Request<()> {
-    let mut request = Request::get(format!("{URL}/orders")).body(()).expect("request");
+    let mut request = Request::get(format!("{URL}/orders"))
+        .body(())
+        .expect("request");
     request
         .headers_mut()
         .insert(http::header::AUTHORIZATION, authorization.clone());
@@ -50,7 +52,11 @@ fn request(authorization: &HeaderValue, proof: Option<HeaderValue>) -> Request<(
 }
 
 /// Time of `requests.len()` calls, awaiting each response.
-fn time_calls<S>(rt: &tokio::runtime::Runtime, service: &mut S, requests: Vec<Request<()>>) -> Duration
+fn time_calls<S>(
+    rt: &tokio::runtime::Runtime,
+    service: &mut S,
+    requests: Vec<Request<()>>,
+) -> Duration
 where
     S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
 {
@@ -81,7 +87,10 @@ fn dpop(c: &mut Criterion) {
     let bearer = HeaderValue::try_from(format!("Bearer {unbound}")).expect("header");
     let dpop = HeaderValue::try_from(format!("DPoP {bound}")).expect("header");
     let proof = || {
-        let proof = dpop_key.proof("GET", &format!("{URL}/orders")).access_token(&bound).sign();
+        let proof = dpop_key
+            .proof("GET", &format!("{URL}/orders"))
+            .access_token(&bound)
+            .sign();
         Some(HeaderValue::try_from(proof).expect("header"))
     };
     // One untimed request each: the tokens are new the first time.

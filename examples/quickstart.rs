@@ -141,7 +141,10 @@ async fn run() -> Result<usize, Box<dyn std::error::Error>> {
         .build()?;
     let key = bound_source.dpop_key().ok_or("a DPoP key")?;
     let bound = bound_source.token().await?;
-    println!("POST /token with a DPoP proof of the client's key (thumbprint {})", key.thumbprint());
+    println!(
+        "POST /token with a DPoP proof of the client's key (thumbprint {})",
+        key.thumbprint()
+    );
     println!("← 200 token_type={}", bound.token_type());
     show_token(&bound)?;
     let proof = key
@@ -157,9 +160,23 @@ async fn run() -> Result<usize, Box<dyn std::error::Error>> {
             .header("dpop", &proof)
             .send()
     };
-    failed += report("GET /read with the bound token and its proof", call().await?, 200).await?;
-    failed += report("GET /read with the same proof again (a replay)", call().await?, 401).await?;
-    let as_bearer = http.get(format!("{api}/read")).bearer_auth(bound.secret()).send().await?;
+    failed += report(
+        "GET /read with the bound token and its proof",
+        call().await?,
+        200,
+    )
+    .await?;
+    failed += report(
+        "GET /read with the same proof again (a replay)",
+        call().await?,
+        401,
+    )
+    .await?;
+    let as_bearer = http
+        .get(format!("{api}/read"))
+        .bearer_auth(bound.secret())
+        .send()
+        .await?;
     failed += report("GET /read with the bound token as Bearer", as_bearer, 401).await?;
     Ok(failed)
 }
@@ -179,7 +196,11 @@ async fn report(
         .map(str::to_owned)
         .collect();
     let body = response.text().await?;
-    let mark = if status == expected { "ok" } else { "UNEXPECTED" };
+    let mark = if status == expected {
+        "ok"
+    } else {
+        "UNEXPECTED"
+    };
     println!("\n{call}\n  → {status} {mark}");
     for challenge in &challenges {
         println!("  WWW-Authenticate: {challenge}");

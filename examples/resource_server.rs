@@ -137,7 +137,10 @@ async fn replay_in_redis(
     _: bearer_guard::dpop::Dpop,
     _: &str,
 ) -> Result<Option<bearer_guard::dpop::Dpop>, String> {
-    Err("REDIS_URL needs the redis feature: cargo run --example resource_server --features redis".into())
+    Err(
+        "REDIS_URL needs the redis feature: cargo run --example resource_server --features redis"
+            .into(),
+    )
 }
 
 /// Clients of the embedded issuer: one with every scope, one that may only read.

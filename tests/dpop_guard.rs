@@ -710,6 +710,18 @@ async fn only_accepted_requests_are_recorded() {
     let response = send(guarded.clone(), "GET", "/orders", &dpop(&expired, proof)).await;
     assert_eq!(response.status(), 401);
     assert_eq!(store.len(), 0);
+    // Bound to another key: refused, not recorded.
+    let elsewhere = issuer
+        .token()
+        .claim("cnf", json!({ "jkt": DpopKey::generate().thumbprint() }))
+        .sign();
+    let proof = key.proof("GET", &url).access_token(&elsewhere).sign();
+    let response = send(guarded.clone(), "GET", "/orders", &dpop(&elsewhere, proof)).await;
+    assert_eq!(
+        response.extensions().get::<ErrorKind>(),
+        Some(&ErrorKind::DpopKeyMismatch)
+    );
+    assert_eq!(store.len(), 0);
     let token = issuer
         .token()
         .claim("cnf", json!({ "jkt": key.thumbprint() }))
@@ -789,4 +801,22 @@ async fn metadata_lists_dpop() {
             .get("dpop_signing_alg_values_supported")
             .is_none()
     );
+}
+
+/// Required mode on an optional guard: a bearer token is not ignored (it would be let
+/// through anonymously), it is answered 401 with the DPoP challenge; no credential at all is
+/// anonymous as before.
+#[tokio::test]
+async fn an_optional_guard_requiring_dpop_refuses_bearer_tokens() {
+    let issuer = TestIssuer::start().await;
+    let guarded = app(GuardLayer::new(issuer.validator())
+        .optional()
+        .dpop(Dpop::new(URL).required())
+        .unwrap());
+    let token = issuer.token().sign();
+    let bearer = vec![("authorization", format!("Bearer {token}"))];
+    let response = send(guarded.clone(), "GET", "/orders", &bearer).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(challenges(&response), [dpop_plain()]);
+    assert_eq!(send(guarded, "GET", "/orders", &[]).await.status(), 200);
 }

@@ -9,9 +9,10 @@ use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 
+use crate::error::{AuthError, ErrorKind};
 use crate::guard::credential::{self, Credential, OwnedToken};
 use crate::guard::decision::conclude;
-use crate::guard::dpop::{DpopMode, PendingProof, Presented};
+use crate::guard::dpop::{DpopMode, PendingProof, Presented, check_binding};
 use crate::guard::future::{ResponseFuture, Validation};
 use crate::guard::layer::{GuardLayer, GuardSettings};
 use crate::guard::response::OnRejection;
@@ -128,9 +129,18 @@ where
                     }
                 }
             },
-            // DPoP only: a bearer token is another scheme.
+            // DPoP only: a bearer token is another scheme, answered as a request without
+            // credentials (a DPoP challenge without `error`), and never let through
+            // anonymously by an optional guard: a presented token is judged, not ignored.
             Ok(Some(_)) if dpop.is_some_and(|d| d.mode == DpopMode::Required) => {
-                (Ok(None), Presented::Nothing)
+                tracing::debug!(
+                    kind = ErrorKind::MissingCredentials.code(),
+                    "bearer token refused: the guard requires DPoP"
+                );
+                (
+                    Err(ErrorKind::MissingCredentials.into()),
+                    Presented::Nothing,
+                )
             }
             Ok(Some(found)) => match self.validator.cached(found.token()) {
                 // The fast path: a token verified before skips validation (no allocation, no
@@ -176,8 +186,12 @@ impl<S, T, H> Guard<S, T, H> {
         H: Clone,
     {
         let validator = self.validator.clone();
-        let jkt = proof.proof.jkt.clone();
+        let presented = Presented::Dpop {
+            jkt: proof.proof.jkt.clone(),
+        };
+        let bound = presented.clone();
         let validation: Validation<T> = Box::pin(async move {
+            let presented = bound;
             let claims = match cached {
                 Some(claims) => claims,
                 None => {
@@ -187,13 +201,19 @@ impl<S, T, H> Guard<S, T, H> {
                     validator.validate_uncached(token).await?
                 }
             };
-            // Recorded once the token is valid: a store holds proofs of accepted requests.
+            // Recorded once the token is valid and bound to the proof's key (the decision
+            // checks the binding again, with everything else), so that a store only holds
+            // proofs of requests that pass.
+            if let Err(kind) = check_binding(claims.as_view(), &presented) {
+                tracing::debug!(kind = kind.code(), "token refused: DPoP binding");
+                return Err(AuthError::from(kind));
+            }
             proof.record().await?;
             Ok(claims)
         });
         ResponseFuture::validate(
             validation,
-            Presented::Dpop { jkt },
+            presented,
             request,
             inner,
             Arc::clone(&self.settings),
