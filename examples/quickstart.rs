@@ -126,7 +126,6 @@ async fn run() -> Result<usize, Box<dyn std::error::Error>> {
             request = request.bearer_auth(bearer);
         }
         let response = request.send().await?;
-        let status = response.status().as_u16();
         failed += report(&format!("{method} {path} with {with}"), response, expected).await?;
     }
 
