@@ -114,3 +114,15 @@ pub const DPOP_REPLAY_CAPACITY: usize = 500_000;
 
 /// How long one DPoP server nonce is issued; a nonce is accepted for up to two steps.
 pub const DPOP_NONCE_STEP: Duration = Duration::from_secs(300);
+
+/// How long an active introspection answer is reused at most (never past the token's `exp`):
+/// a token revoked at the authorization server keeps working up to this long. `0` asks on
+/// every request.
+pub const INTROSPECTION_CACHE_FOR: Duration = Duration::from_secs(60);
+
+/// How long a refused opaque token (inactive, or failing a rule) is answered from memory, so
+/// that made-up tokens do not each cost a call to the authorization server.
+pub const INTROSPECTION_INACTIVE_CACHE_FOR: Duration = Duration::from_secs(10);
+
+/// Introspection outcomes remembered at most.
+pub const INTROSPECTION_CACHE_CAPACITY: u64 = 10_000;

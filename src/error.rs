@@ -96,6 +96,12 @@ pub enum ErrorKind {
     /// The in-memory DPoP replay store is full: it refuses rather than forget proofs it
     /// must remember (503 with `Retry-After`).
     ReplayStoreFull,
+    /// The authorization server says the opaque token is not active (RFC 7662: unknown,
+    /// expired, revoked, or not for us) (401 `invalid_token`).
+    TokenInactive,
+    /// No introspection endpoint could answer (unreachable, slow, an error status, an answer
+    /// that is not RFC 7662): the token cannot be judged (503 with `Retry-After`).
+    IntrospectionUnavailable,
 }
 
 impl ErrorKind {
@@ -135,6 +141,8 @@ impl ErrorKind {
     /// | `DpopUnboundToken` | `dpop_unbound_token` |
     /// | `ReplayStoreUnavailable` | `replay_store_unavailable` |
     /// | `ReplayStoreFull` | `replay_store_full` |
+    /// | `TokenInactive` | `token_inactive` |
+    /// | `IntrospectionUnavailable` | `introspection_unavailable` |
     ///
     /// ```
     /// assert_eq!(bearer_guard::ErrorKind::Expired.code(), "token_expired");
@@ -172,6 +180,8 @@ impl ErrorKind {
             Self::DpopUnboundToken => "dpop_unbound_token",
             Self::ReplayStoreUnavailable => "replay_store_unavailable",
             Self::ReplayStoreFull => "replay_store_full",
+            Self::TokenInactive => "token_inactive",
+            Self::IntrospectionUnavailable => "introspection_unavailable",
         }
     }
 
@@ -203,6 +213,8 @@ impl ErrorKind {
             Self::ReplayStoreUnavailable | Self::ReplayStoreFull => {
                 "DPoP proofs cannot be checked right now"
             }
+            Self::TokenInactive => "The access token is not active",
+            Self::IntrospectionUnavailable => "The access token cannot be checked right now",
             Self::Malformed
             | Self::AlgorithmNotAllowed
             | Self::UnsupportedCriticalHeader
@@ -232,6 +244,7 @@ impl ErrorKind {
                 | Self::DpopNonceRequired
                 | Self::ReplayStoreUnavailable
                 | Self::ReplayStoreFull
+                | Self::IntrospectionUnavailable
         )
     }
 }
@@ -278,8 +291,9 @@ impl AuthError {
         }
     }
 
-    /// For [`ErrorKind::KeysUnavailable`], [`ErrorKind::ReplayStoreUnavailable`] and
-    /// [`ErrorKind::ReplayStoreFull`]: when it is worth trying again.
+    /// For [`ErrorKind::KeysUnavailable`], [`ErrorKind::ReplayStoreUnavailable`],
+    /// [`ErrorKind::ReplayStoreFull`] and [`ErrorKind::IntrospectionUnavailable`]: when it is
+    /// worth trying again.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -416,6 +430,16 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// An [`Introspection`](crate::Introspection) setting that cannot work: an empty client
+    /// id or secret, or introspection on an issuer template (whose endpoint would differ per
+    /// tenant).
+    InvalidIntrospection {
+        /// Which setting (`introspection.client_id`, `introspection.client_secret`,
+        /// `introspection`).
+        setting: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -485,7 +509,10 @@ impl fmt::Display for ConfigError {
             Self::DuplicateTool(name) => {
                 write!(f, "tool `{name}` is given a scope requirement twice")
             }
-            Self::InvalidDpop { setting, problem } => write!(f, "{setting}: {problem}"),
+            Self::InvalidDpop { setting, problem }
+            | Self::InvalidIntrospection { setting, problem } => {
+                write!(f, "{setting}: {problem}")
+            }
         }
     }
 }
@@ -495,7 +522,7 @@ impl std::error::Error for ConfigError {}
 #[cfg(test)]
 impl ErrorKind {
     /// Every kind, for tests that go through them all.
-    pub(crate) const ALL: [Self; 31] = [
+    pub(crate) const ALL: [Self; 33] = [
         Self::MissingCredentials,
         Self::InvalidRequest,
         Self::TokenTooLarge,
@@ -527,6 +554,8 @@ impl ErrorKind {
         Self::DpopUnboundToken,
         Self::ReplayStoreUnavailable,
         Self::ReplayStoreFull,
+        Self::TokenInactive,
+        Self::IntrospectionUnavailable,
     ];
 }
 

@@ -299,6 +299,7 @@ pub use jwks::{FetchError, KeyState, KeyStatus};
 pub use mcp::{McpToolScopes, McpToolScopesLayer};
 pub use verify::claim_path::ClaimPath;
 pub use verify::claims::{Claims, JsonClaims};
+pub use verify::introspect::Introspection;
 pub use verify::issuer::Issuer;
 pub use verify::predicate::ClaimPredicate;
 pub use verify::rules::TypPolicy;

@@ -86,7 +86,8 @@ impl Rejection {
             | ErrorKind::ClaimsTypeMismatch
             | ErrorKind::FormLayerMissing
             | ErrorKind::ReplayStoreUnavailable
-            | ErrorKind::ReplayStoreFull => Vec::new(),
+            | ErrorKind::ReplayStoreFull
+            | ErrorKind::IntrospectionUnavailable => Vec::new(),
             kind => challenge.answer(Some(kind), None, scheme),
         };
         Self {
@@ -145,7 +146,8 @@ impl Rejection {
             | ErrorKind::FormLayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::KeysUnavailable
             | ErrorKind::ReplayStoreUnavailable
-            | ErrorKind::ReplayStoreFull => StatusCode::SERVICE_UNAVAILABLE,
+            | ErrorKind::ReplayStoreFull
+            | ErrorKind::IntrospectionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }

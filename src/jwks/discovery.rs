@@ -29,6 +29,8 @@ pub(crate) enum Endpoint {
     /// `token_endpoint`: where clients get tokens.
     #[cfg_attr(not(feature = "client"), allow(dead_code))]
     Token,
+    /// `introspection_endpoint` (RFC 7662): where resource servers ask about opaque tokens.
+    Introspection,
 }
 
 impl Endpoint {
@@ -36,6 +38,7 @@ impl Endpoint {
         match self {
             Self::Jwks => "jwks_uri",
             Self::Token => "token_endpoint",
+            Self::Introspection => "introspection_endpoint",
         }
     }
 }
@@ -45,6 +48,7 @@ struct Metadata {
     issuer: String,
     jwks_uri: Option<String>,
     token_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
 }
 
 /// Fetches the metadata and returns the `endpoint` it names.
@@ -90,6 +94,11 @@ pub(crate) fn endpoint_from(
             metadata.token_endpoint,
             "metadata has no token_endpoint",
             "metadata token_endpoint is not an allowed URL",
+        ),
+        Endpoint::Introspection => (
+            metadata.introspection_endpoint,
+            "metadata has no introspection_endpoint",
+            "metadata introspection_endpoint is not an allowed URL",
         ),
     };
     let url = url.ok_or(FetchError::Invalid(missing))?;

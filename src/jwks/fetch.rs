@@ -9,8 +9,8 @@ use std::fmt;
 use std::time::Duration;
 
 use reqwest::header::{
-    ACCEPT, CACHE_CONTROL, ETAG, EXPIRES, HeaderMap, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    LAST_MODIFIED,
+    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, HeaderMap, HeaderValue, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, LAST_MODIFIED,
 };
 use reqwest::{Client, StatusCode, Url, redirect};
 
@@ -128,7 +128,48 @@ impl Fetcher {
         if !status.is_success() {
             return Err(FetchError::Status(status.as_u16()));
         }
-        if status == StatusCode::NO_CONTENT {
+        fetched.body = Some(self.body(&mut response).await?);
+        Ok(fetched)
+    }
+
+    /// POSTs `form` to `url` with HTTP Basic authentication when `basic` is given (user and
+    /// password form-urlencoded first, RFC 6749 §2.3.1), and returns a 2xx answer's body and
+    /// `Content-Type`.
+    pub(crate) async fn post_form(
+        &self,
+        url: &Url,
+        accept: &'static str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<(Vec<u8>, Option<HeaderValue>), FetchError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut request = self
+            .client
+            .post(url.clone())
+            .header(ACCEPT, HeaderValue::from_static(accept))
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )
+            .body(body);
+        if let Some((user, password)) = basic {
+            let encode =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            request = request.basic_auth(encode(user), Some(encode(password)));
+        }
+        let mut response = request.send().await.map_err(classify)?;
+        if !response.status().is_success() {
+            return Err(FetchError::Status(response.status().as_u16()));
+        }
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        Ok((self.body(&mut response).await?, content_type))
+    }
+
+    /// A 2xx answer's body, within the size cap.
+    async fn body(&self, response: &mut reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        if response.status() == StatusCode::NO_CONTENT {
             return Err(FetchError::Invalid("empty body"));
         }
         if response
@@ -144,8 +185,7 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        fetched.body = Some(body);
-        Ok(fetched)
+        Ok(body)
     }
 }
 

@@ -11,6 +11,7 @@ use crate::error::ConfigError;
 use crate::jwks::fetch::{Fetcher, check_url, has_userinfo, without_userinfo};
 use crate::jwks::key::{AlgSet, KeySet, VerifyingKey};
 use crate::jwks::{KeySource, KeyStore, RefreshPolicy};
+use crate::verify::introspect::{Introspection, Introspector};
 use crate::verify::predicate::ClaimPredicate;
 use crate::verify::rules::TypPolicy;
 use crate::verify::scope::ScopeClaim;
@@ -45,6 +46,7 @@ pub struct Issuer {
     hmac_secret: Option<Vec<u8>>,
     typ_policy: TypPolicy,
     algorithms: Option<Vec<Algorithm>>,
+    introspection: Option<Introspection>,
 }
 
 /// The tenants an issuer template accepts.
@@ -73,6 +75,7 @@ impl Issuer {
             hmac_secret: None,
             typ_policy: TypPolicy::default(),
             algorithms: None,
+            introspection: None,
         }
     }
 
@@ -220,6 +223,16 @@ impl Issuer {
         self
     }
 
+    /// Also accept this issuer's opaque tokens, checked at its introspection endpoint (RFC
+    /// 7662). Its JWTs are still verified locally with its keys: a token goes to
+    /// introspection only when it is not a JWS naming a trusted issuer. With several issuers
+    /// introspecting, they are asked in the order configured until one says `active: true`.
+    /// Not for issuer templates (the endpoint would differ per tenant).
+    pub fn introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
     /// The algorithm allowlist (default: [`defaults::ALGORITHMS`]).
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = Some(algorithms.into_iter().collect());
@@ -263,6 +276,8 @@ pub(crate) struct IssuerEntry {
     pub(crate) typ_policy: TypPolicy,
     pub(crate) keys: Arc<KeyStore>,
     pub(crate) hmac: Option<Arc<VerifyingKey>>,
+    /// Where this issuer's opaque tokens are introspected, if they are.
+    pub(crate) introspection: Option<Arc<Introspector>>,
 }
 
 impl IssuerEntry {
@@ -331,6 +346,18 @@ impl IssuerEntry {
             }
         };
         let issuer: Arc<str> = config.issuer.into();
+        let introspection = match config.introspection {
+            Some(_) if template.is_some() => {
+                return Err(ConfigError::InvalidIntrospection {
+                    setting: "introspection",
+                    problem: "cannot be set on an issuer template",
+                });
+            }
+            Some(introspection) => {
+                Some(Arc::new(introspection.build(&issuer, fetcher, allow_http)?))
+            }
+            None => None,
+        };
         Ok(Self {
             keys: Arc::new(KeyStore::new(
                 Arc::clone(&issuer),
@@ -348,6 +375,7 @@ impl IssuerEntry {
             algorithms,
             typ_policy: config.typ_policy,
             hmac,
+            introspection,
         })
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod cache;
 pub mod claim_path;
 pub(crate) mod claims;
 pub(crate) mod dpop;
+pub(crate) mod introspect;
 pub(crate) mod issuer;
 pub(crate) mod json;
 pub mod predicate;

@@ -20,9 +20,11 @@ use crate::jwks::key::{AlgSet, parse_alg};
 use crate::jwks::{KeyStatus, RefreshPolicy};
 use crate::verify::cache::{Binding, TokenCache};
 use crate::verify::claims::{Claims, JsonClaims};
+use crate::verify::introspect::{Answer, IntrospectionCache};
 use crate::verify::issuer::{Issuer, IssuerEntry};
 use crate::verify::json::StrictObject;
 use crate::verify::rules;
+use crate::verify::rules::TypPolicy;
 use crate::verify::scope::{ScopeClaim, Scopes, collect_claim};
 
 /// Builds a [`Validator`]; see [`Validator::builder`].
@@ -211,9 +213,17 @@ impl<T> ValidatorBuilder<T> {
         policy.allow_insecure_http = self.allow_insecure_http;
         let mut issuers = HashMap::with_capacity(self.issuers.len());
         let mut templates: Vec<IssuerEntry> = Vec::new();
+        let mut introspecting = Vec::new();
+        let mut longest = Duration::ZERO;
         for issuer in self.issuers {
             let entry = IssuerEntry::build(issuer, &fetcher, policy)?;
             let name = entry.issuer.to_string();
+            if let Some(introspector) = &entry.introspection {
+                introspecting.push(name.clone());
+                longest = longest
+                    .max(introspector.cache_for)
+                    .max(introspector.inactive_cache_for);
+            }
             let duplicate = match entry.template {
                 Some(_) if templates.iter().any(|t| t.issuer == entry.issuer) => true,
                 Some(_) => {
@@ -243,6 +253,10 @@ impl<T> ValidatorBuilder<T> {
                         )
                     },
                 ),
+                introspection: (!introspecting.is_empty()).then(|| {
+                    IntrospectionCache::new(defaults::INTROSPECTION_CACHE_CAPACITY, longest)
+                }),
+                introspecting,
             }),
         })
     }
@@ -256,6 +270,10 @@ struct Shared<T> {
     max_token_bytes: usize,
     scope_claims: Vec<ScopeClaim>,
     cache: Option<TokenCache<T>>,
+    /// Issuers whose opaque tokens are introspected, in the order configured.
+    introspecting: Vec<String>,
+    /// Their outcomes, when any issuer introspects.
+    introspection: Option<IntrospectionCache<T>>,
 }
 
 /// The validation core. It takes a token string and returns validated
@@ -471,6 +489,11 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// Full validation, remembering the token for next time; for callers that have just
     /// looked it up in the cache (the guard), so that a miss costs one lookup, not two.
     pub(crate) async fn validate_uncached(&self, token: &str) -> Result<Claims<T>, AuthError> {
+        if let Some(introspection) = &self.shared.introspection
+            && !self.verifies_locally(token)
+        {
+            return self.introspect(introspection, token).await;
+        }
         let (claims, binding) = self.verify(token).await?;
         if let Some(cache) = &self.shared.cache {
             cache.insert(token, &claims, binding);
@@ -480,7 +503,120 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
 
     /// The claims of a token validated before, if they still hold; no I/O, no parsing.
     pub(crate) fn cached(&self, token: &str) -> Option<Claims<T>> {
-        self.shared.cache.as_ref()?.get(token, now())
+        let now = now();
+        if let Some(claims) = self.shared.cache.as_ref().and_then(|c| c.get(token, now)) {
+            return Some(claims);
+        }
+        let introspection = self.shared.introspection.as_ref()?;
+        // A JWS (the shape of the tokens verified locally) is not hashed on each request; an
+        // introspected one is still answered from the cache, a step later, in `introspect`.
+        if token.bytes().filter(|b| *b == b'.').count() == 2 {
+            return None;
+        }
+        introspection.active(token, now)
+    }
+
+    /// Whether `token` is a JWS whose `iss` names a trusted issuer: verified with its keys,
+    /// never introspected.
+    fn verifies_locally(&self, token: &str) -> bool {
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: Option<String>,
+        }
+        let mut parts = token.split('.');
+        let (Some(_), Some(payload), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        match decode_json::<Iss>(payload) {
+            Ok(Iss { iss: Some(iss) }) => self.issuer_for(&iss).is_some(),
+            _ => false,
+        }
+    }
+
+    /// An opaque token (or a JWS of an issuer not trusted here): the remembered outcome, or
+    /// one call to the introspecting issuers shared by every request with this token.
+    async fn introspect(
+        &self,
+        introspection: &IntrospectionCache<T>,
+        token: &str,
+    ) -> Result<Claims<T>, AuthError> {
+        if token.len() > self.shared.max_token_bytes {
+            refused(ErrorKind::TokenTooLarge, None, None, None);
+            return Err(ErrorKind::TokenTooLarge.into());
+        }
+        let key = introspection.key(token);
+        if let Some(outcome) = introspection.get(&key, now()) {
+            return outcome;
+        }
+        introspection
+            .once(key, || async {
+                // A call that ended while this one waited for its turn left its outcome.
+                if let Some(outcome) = introspection.get(&key, now()) {
+                    return outcome;
+                }
+                let (outcome, ttl) = self.ask_introspecting_issuers(token).await;
+                if let Some((cache_for, inactive_cache_for)) = ttl {
+                    introspection.remember(key, &outcome, now(), cache_for, inactive_cache_for);
+                }
+                outcome
+            })
+            .await
+    }
+
+    /// Asks each introspecting issuer in turn until one says `active: true`; the outcome,
+    /// and how long it may be remembered (`None`: not at all, an outage).
+    async fn ask_introspecting_issuers(
+        &self,
+        token: &str,
+    ) -> (Result<Claims<T>, AuthError>, Option<(Duration, Duration)>) {
+        let mut outage = None;
+        let mut ttl = None;
+        for name in &self.shared.introspecting {
+            let Some(entry) = self.shared.issuers.get(name) else {
+                continue;
+            };
+            let Some(introspector) = &entry.introspection else {
+                continue;
+            };
+            ttl = Some((introspector.cache_for, introspector.inactive_cache_for));
+            match introspector.ask(token).await {
+                Ok(Answer::Active(response)) => {
+                    let judged = self.judge_introspected(entry, response);
+                    if let Err(kind) = judged {
+                        refused(kind, Some(&entry.issuer), None, None);
+                    }
+                    return (judged.map_err(AuthError::from), ttl);
+                }
+                Ok(Answer::Inactive) => {}
+                Err(error) => outage = Some(error),
+            }
+        }
+        match outage {
+            // Nobody said active, and one could not be asked: the token may be theirs.
+            Some(error) => (Err(error), None),
+            None => {
+                refused(ErrorKind::TokenInactive, None, None, None);
+                (Err(ErrorKind::TokenInactive.into()), ttl)
+            }
+        }
+    }
+
+    /// An active introspection response judged by the rules a JWT's claims meet. RFC 7662
+    /// makes `iss` optional: absent, it is the issuer that answered; present, it must be.
+    fn judge_introspected(
+        &self,
+        issuer: &IssuerEntry,
+        mut response: Map<String, Value>,
+    ) -> Result<Claims<T>, ErrorKind> {
+        let iss = match response.get("iss") {
+            None => issuer.issuer.to_string(),
+            Some(Value::String(iss)) if **iss == *issuer.issuer => iss.clone(),
+            Some(_) => return Err(ErrorKind::InvalidIssuer),
+        };
+        response.insert("iss".into(), Value::String(iss.clone()));
+        self.judge_claims(response, &iss, issuer, None, TypPolicy::AccessTokenOrJwt)
     }
 
     #[cfg(test)]
@@ -512,7 +648,6 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         jws: &Jws<'_>,
         trusted: &mut Option<&'s str>,
     ) -> Result<(Claims<T>, Binding), AuthError> {
-        let shared = &*self.shared;
         let header = &jws.header;
         let alg = parse_alg(&header.alg).ok_or(ErrorKind::AlgorithmNotAllowed)?;
         if header.crit.is_some() {
@@ -528,11 +663,13 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             return Err(ErrorKind::Malformed.into());
         }
         let StrictObject(payload) = decode_json(jws.payload_b64)?;
+        // Owned, as the payload moves into the claims.
         let iss = payload
             .get("iss")
             .and_then(Value::as_str)
-            .ok_or(ErrorKind::InvalidIssuer)?;
-        let (issuer, tenant) = self.issuer_for(iss).ok_or(ErrorKind::InvalidIssuer)?;
+            .ok_or(ErrorKind::InvalidIssuer)?
+            .to_owned();
+        let (issuer, tenant) = self.issuer_for(&iss).ok_or(ErrorKind::InvalidIssuer)?;
         *trusted = Some(&issuer.issuer);
         if !issuer.algorithms.contains(alg) {
             return Err(ErrorKind::AlgorithmNotAllowed.into());
@@ -561,8 +698,24 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             }
         };
         let binding = binding.ok_or(ErrorKind::InvalidSignature)?;
+        let claims = self.judge_claims(payload, &iss, issuer, tenant, issuer.typ_policy)?;
+        Ok((claims, binding))
+    }
 
-        let registered = rules::registered_claims(&payload, iss, issuer.typ_policy)?;
+    /// The rules every token's claims meet, whether they come from a verified JWT or from an
+    /// introspection response: types of the registered claims, times, tenant, audience,
+    /// allowed clients, the issuer's claim predicates, scopes. `iss` has been matched to
+    /// `issuer` (and `tenant`) already.
+    pub(crate) fn judge_claims(
+        &self,
+        payload: Map<String, Value>,
+        iss: &str,
+        issuer: &IssuerEntry,
+        tenant: Option<&str>,
+        policy: TypPolicy,
+    ) -> Result<Claims<T>, ErrorKind> {
+        let shared = &*self.shared;
+        let registered = rules::registered_claims(&payload, iss, policy)?;
         rules::check_times(&registered, now(), shared.leeway)?;
         if let Some(tenant) = tenant {
             rules::check_tenant(&payload, tenant)?;
@@ -577,12 +730,10 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             .find(|p| !p.is_satisfied_by(&payload))
         {
             tracing::debug!(predicate = ?failed, "a claim fails the issuer's requirement");
-            return Err(ErrorKind::UnacceptedClaim.into());
+            return Err(ErrorKind::UnacceptedClaim);
         }
         let scopes = self.scopes(&payload, issuer)?;
-        let claims =
-            Claims::from_json(registered, scopes, payload).map_err(|_| ErrorKind::InvalidClaim)?;
-        Ok((claims, binding))
+        Claims::from_json(registered, scopes, payload).map_err(|_| ErrorKind::InvalidClaim)
     }
 
     /// `scope` and `scp`, which must be strings or arrays of strings, then the mapped claims
