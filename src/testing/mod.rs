@@ -169,8 +169,9 @@
 //!
 //! * `{"active": true, …the token's claims, "token_type": "Bearer"}` (`"DPoP"` when the
 //!   claims hold `cnf.jkt`) for an opaque token of this issuer that is not revoked and not
-//!   past its `exp`, **and for a JWT of this issuer**: signed by a key it publishes (a removed
-//!   key's tokens are inactive), with its `iss`, not revoked, not expired. Real authorization
+//!   past its `exp`, **and for a JWT of this issuer**: signed by a key it publishes, named by
+//!   the header's `kid` and `alg` (a removed key's tokens are inactive), with its `iss`, not
+//!   revoked, not expired. Real authorization
 //!   servers introspect their own JWTs too, and a resource server that introspects every
 //!   token can be tested with either kind.
 //! * `{"active": false}` for anything else: unknown, expired, revoked, another issuer's.
