@@ -176,6 +176,13 @@ impl TestKey {
         }
     }
 
+    /// Whether `signature` (base64url) is this key's signature over `message`: the check a
+    /// resource server makes with the published JWK, done the same way.
+    pub(crate) fn verify(&self, message: &[u8], signature: &str) -> bool {
+        crate::jwks::key::parse_jwk(&self.jwk())
+            .is_ok_and(|key| key.verify(message, signature, self.alg.algorithm()))
+    }
+
     /// A compact JWS of `header` and `payload` (both JSON objects) signed with this key.
     pub(crate) fn sign_compact(&self, header: &Value, payload: &Value) -> String {
         let mut input = b64(serde_json::to_vec(header).expect("JSON serializes"));
@@ -295,6 +302,25 @@ mod tests {
         moduli.sort_by_key(|n| n.to_string());
         moduli.dedup();
         assert_eq!(moduli.len(), 16);
+    }
+
+    #[test]
+    fn keys_verify_their_own_signatures_only() {
+        for alg in [
+            KeyAlgorithm::Rs256,
+            KeyAlgorithm::Ps256,
+            KeyAlgorithm::Es256,
+            KeyAlgorithm::Es384,
+            KeyAlgorithm::EdDsa,
+        ] {
+            let key = TestKey::generate(alg, 1);
+            let other = TestKey::generate(alg, 2);
+            let signature = b64(key.sign(b"message"));
+            assert!(key.verify(b"message", &signature), "{alg}");
+            assert!(!key.verify(b"massage", &signature), "{alg}");
+            assert!(!other.verify(b"message", &signature), "{alg}");
+            assert!(!key.verify(b"message", "not base64!"), "{alg}");
+        }
     }
 
     #[test]

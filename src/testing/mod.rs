@@ -47,7 +47,9 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST /token` | the token endpoint, below |
-//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
+//! | `POST /introspect` | the introspection endpoint (RFC 7662, RFC 9701), see [Opaque tokens](#opaque-tokens-introspection-and-revocation), or the [`IntrospectionFault`] set |
+//! | `POST /revoke` | the revocation endpoint (RFC 7009) |
+//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `introspection_endpoint` and `revocation_endpoint` (with their `…_auth_methods_supported`, the same two), `introspection_signing_alg_values_supported` (the signing key's), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
 //! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
 //! | `GET`/`POST /authorize` | only with [`authorization_endpoint`](TestIssuerBuilder::authorization_endpoint) (which also adds the member to the metadata): 400 `unsupported_response_type` |
 //! | `GET /jwks` | the published keys, `Cache-Control: max-age=60` (see [`TestIssuerBuilder::jwks_max_age`]), or the [`JwksFault`] set |
@@ -95,7 +97,10 @@
 //! Access tokens are RFC 9068 JWTs: header `typ: at+jwt`, `alg` and `kid` of the signing key;
 //! claims `iss`, `sub` and `client_id` (both the client's id), `aud`, `scope` (space-separated),
 //! `iat`, `exp` and a random `jti`; and `cnf: {"jkt": …}`, the RFC 7638 thumbprint of the proof's
-//! key, when the request carried a DPoP proof.
+//! key, when the request carried a DPoP proof. Clients marked
+//! [`opaque_tokens`](TestClient::opaque_tokens) (or all of them, with
+//! [`TestIssuerBuilder::opaque_tokens`]) get opaque tokens instead, with the same claims kept
+//! by the issuer; the response has the same members.
 //!
 //! # DPoP
 //!
@@ -142,6 +147,97 @@
 //!     .access_token(&token)
 //!     .sign();
 //! # let _ = proof;
+//! # }
+//! ```
+//!
+//! # Opaque tokens, introspection and revocation
+//!
+//! An opaque access token is 32 random bytes, base64url: no dots, nothing to decode. The
+//! issuer remembers the claims a JWT would have carried (`iss`, `sub`, `client_id`, `aud`,
+//! `scope`, `iat`, `exp`, `jti`, `cnf` when DPoP-bound, `nbf` when minted
+//! [not yet valid](TokenBuilder::not_yet_valid), and whatever [`TokenBuilder::claim`] added),
+//! and tells them to whoever asks its introspection endpoint. The token endpoint issues them
+//! to [some](TestClient::opaque_tokens) or [all](TestIssuerBuilder::opaque_tokens) clients;
+//! [`TokenBuilder::sign_opaque`] mints them directly, right or wrong ones.
+//!
+//! `POST /introspect` (RFC 7662 §2) authenticates the client exactly like the token endpoint
+//! (`client_secret_basic` or `client_secret_post`; none, an unknown client or a wrong secret is
+//! 401 `invalid_client` with the `Basic` challenge) and takes the form parameter `token`
+//! (`token_type_hint` is ignored, as §2.1 allows; a missing `token` is 400
+//! `invalid_request`). Any registered client may introspect any token. The answer, with
+//! `Cache-Control: no-store`, is
+//!
+//! * `{"active": true, …the token's claims, "token_type": "Bearer"}` (`"DPoP"` when the
+//!   claims hold `cnf.jkt`) for an opaque token of this issuer that is not revoked and not
+//!   past its `exp`, **and for a JWT of this issuer**: signed by a key it publishes, named by
+//!   the header's `kid` and `alg` (a removed key's tokens are inactive), with its `iss`, not
+//!   revoked, not expired. Real authorization
+//!   servers introspect their own JWTs too, and a resource server that introspects every
+//!   token can be tested with either kind.
+//! * `{"active": false}` for anything else: unknown, expired, revoked, another issuer's.
+//!
+//! Only expiry and revocation make a token inactive: `aud`, `nbf`, `scope` and the rest are
+//! answered as minted, so that a resource server's own checks of them can be tested.
+//!
+//! With `Accept: application/token-introspection+jwt` (RFC 9701), the answer is a JWT of that
+//! `Content-Type`, signed by the issuer's current signing key (header `typ`
+//! `token-introspection+jwt`, its `alg` and `kid`, verifiable with the JWKS), with the claims
+//! `iss` (the issuer), `aud` (the client that asked), `iat` and `token_introspection` (the
+//! object above).
+//!
+//! `POST /revoke` (RFC 7009) authenticates the client the same way and takes `token`: a
+//! client's own token (opaque or JWT) is revoked, and introspection answers `active: false`
+//! for it from then on. An unknown, expired or already revoked token is `200` as well
+//! (§2.2); a token of another client is 400 `invalid_grant`. [`TestIssuer::revoke`] revokes
+//! directly, [`TestIssuer::introspect`] answers without HTTP, and
+//! [`TestIssuer::set_introspection_fault`] breaks the endpoint for outage tests.
+//!
+//! ```
+//! use bearer_guard::testing::TestIssuer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let issuer = TestIssuer::builder().opaque_tokens().start().await;
+//! let (id, secret) = issuer.default_client();
+//! let http = reqwest::Client::new();
+//! let json = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap();
+//!
+//! let response = http
+//!     .post(issuer.token_endpoint())
+//!     .basic_auth(&id, Some(&secret))
+//!     .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+//!     .send()
+//!     .await
+//!     .unwrap();
+//! let token = json(&response.bytes().await.unwrap())["access_token"]
+//!     .as_str()
+//!     .unwrap()
+//!     .to_owned();
+//!
+//! // The resource server asks about it.
+//! let introspect = || {
+//!     http.post(issuer.introspection_endpoint())
+//!         .basic_auth(&id, Some(&secret))
+//!         .form(&[("token", &token)])
+//!         .send()
+//! };
+//! let answer = json(&introspect().await.unwrap().bytes().await.unwrap());
+//! assert_eq!(answer["active"], true);
+//! assert_eq!(answer["scope"], "read");
+//! assert_eq!(answer["aud"], issuer.audience());
+//!
+//! // The client revokes it.
+//! let response = http
+//!     .post(issuer.revocation_endpoint())
+//!     .basic_auth(&id, Some(&secret))
+//!     .form(&[("token", &token)])
+//!     .send()
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), 200);
+//! let answer = json(&introspect().await.unwrap().bytes().await.unwrap());
+//! assert_eq!(answer, serde_json::json!({ "active": false }));
+//! assert_eq!(issuer.introspection_requests(), 2);
 //! # }
 //! ```
 //!
@@ -192,23 +288,25 @@
 //! [`GuardLayer`]: crate::GuardLayer
 
 mod dpop;
+mod introspection;
 mod keys;
 mod secret;
 mod server;
 mod token;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 pub use keys::KeyAlgorithm;
 pub use token::TokenBuilder;
 
+use introspection::TokenDigest;
 use keys::TestKey;
 use secret::SecretCheck;
 
@@ -259,11 +357,15 @@ pub(crate) struct Shared {
     /// Publish `authorization_endpoint` (and serve it, refusing every request).
     pub(crate) authorization_endpoint: bool,
     pub(crate) default_client_id: String,
+    /// Every client gets opaque access tokens from the token endpoint.
+    pub(crate) opaque_tokens: bool,
     registry: Mutex<Registry>,
     secret_check: SecretCheck,
     key_serial: AtomicU32,
     pub(crate) jwks_fetches: AtomicUsize,
     pub(crate) token_requests: AtomicUsize,
+    pub(crate) introspection_requests: AtomicUsize,
+    pub(crate) revocation_requests: AtomicUsize,
     /// Proof checks of token requests that carry a `DPoP` header.
     pub(crate) dpop: dpop::TokenEndpointDpop,
     /// Becomes `true` when the last handle is dropped.
@@ -278,13 +380,18 @@ impl fmt::Debug for Shared {
     }
 }
 
-/// Clients, keys and the fault: what tests change at run time.
+/// Clients, keys, tokens and the faults: what tests change at run time.
 pub(crate) struct Registry {
     clients: BTreeMap<String, TestClient>,
     /// Every key the issuer ever had, oldest first.
     keys: Vec<KeyEntry>,
     pub(crate) signer: Arc<TestKey>,
     pub(crate) fault: JwksFault,
+    pub(crate) introspection_fault: IntrospectionFault,
+    /// The claims of each opaque access token issued, by the token's digest.
+    opaque: HashMap<TokenDigest, Map<String, Value>>,
+    /// The digests of revoked tokens (opaque ones or JWTs).
+    revoked: HashSet<TokenDigest>,
 }
 
 struct KeyEntry {
@@ -357,24 +464,29 @@ impl Shared {
             .unwrap_or_default()
     }
 
-    /// Signs an access token as the token endpoint issues it; bound to the key of thumbprint
-    /// `jkt` (`cnf.jkt`) when the request carried a DPoP proof.
+    /// An access token as the token endpoint issues it, a JWT or an `opaque` one; bound to
+    /// the key of thumbprint `jkt` (`cnf.jkt`) when the request carried a DPoP proof.
     pub(crate) fn mint(
         &self,
         client_id: &str,
         scope: &str,
         audience: &[String],
         jkt: Option<&str>,
+        opaque: bool,
     ) -> String {
         let token = TokenBuilder::new(self)
             .client_id(client_id)
             .scope(scope)
             .audiences(audience.iter().cloned());
-        match jkt {
+        let token = match jkt {
             Some(jkt) => token.cnf_jkt(jkt),
             None => token,
+        };
+        if opaque {
+            token.sign_opaque()
+        } else {
+            token.sign()
         }
-        .sign()
     }
 
     fn endpoint(&self, path: &str) -> String {
@@ -409,6 +521,11 @@ impl Shared {
             "jwks_uri": self.endpoint("/jwks"),
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint": self.endpoint("/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_signing_alg_values_supported": [self.registry().signer.alg.name()],
+            "revocation_endpoint": self.endpoint("/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": scopes,
             "response_types_supported": [],
             "access_token_signing_alg_values_supported": signing,
@@ -458,6 +575,7 @@ impl TestIssuer {
             jwks_max_age: Some(DEFAULT_JWKS_MAX_AGE),
             authorization_endpoint: false,
             dpop_nonces: false,
+            opaque_tokens: false,
         }
     }
 
@@ -478,6 +596,17 @@ impl TestIssuer {
     /// `{issuer}/jwks`.
     pub fn jwks_uri(&self) -> String {
         self.shared().endpoint("/jwks")
+    }
+
+    /// `{issuer}/introspect`, the introspection endpoint (RFC 7662; see
+    /// [Opaque tokens](self#opaque-tokens-introspection-and-revocation)).
+    pub fn introspection_endpoint(&self) -> String {
+        self.shared().endpoint("/introspect")
+    }
+
+    /// `{issuer}/revoke`, the revocation endpoint (RFC 7009).
+    pub fn revocation_endpoint(&self) -> String {
+        self.shared().endpoint("/revoke")
     }
 
     /// `{issuer}/.well-known/openid-configuration`.
@@ -659,6 +788,73 @@ impl TestIssuer {
     pub fn token_requests(&self) -> usize {
         self.shared().token_requests.load(Ordering::SeqCst)
     }
+
+    /// How `POST /introspect` misbehaves from now on ([`IntrospectionFault::None`] to heal
+    /// it): a resource server's answer to an introspection outage can be tested.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::{IntrospectionFault, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// let (id, secret) = issuer.default_client();
+    /// let introspect = || {
+    ///     reqwest::Client::new()
+    ///         .post(issuer.introspection_endpoint())
+    ///         .basic_auth(&id, Some(&secret))
+    ///         .form(&[("token", "whatever")])
+    ///         .send()
+    /// };
+    /// issuer.set_introspection_fault(IntrospectionFault::Status(500));
+    /// assert_eq!(introspect().await.unwrap().status(), 500);
+    /// issuer.set_introspection_fault(IntrospectionFault::None);
+    /// assert_eq!(introspect().await.unwrap().status(), 200);
+    /// assert_eq!(issuer.introspection_requests(), 2);
+    /// # }
+    /// ```
+    pub fn set_introspection_fault(&self, fault: IntrospectionFault) {
+        self.shared().registry().introspection_fault = fault;
+    }
+
+    /// How many `POST /introspect` requests came so far (faulty answers and refused requests
+    /// included).
+    pub fn introspection_requests(&self) -> usize {
+        self.shared().introspection_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many `POST /revoke` requests came so far (refused ones included).
+    pub fn revocation_requests(&self) -> usize {
+        self.shared().revocation_requests.load(Ordering::SeqCst)
+    }
+
+    /// Revokes a token, as its client would at the [revocation
+    /// endpoint](Self::revocation_endpoint): introspection answers `{"active": false}` for it
+    /// from now on. Any token can be revoked, an opaque one or a JWT (a JWT still passes a
+    /// [`Validator`], which does not ask the issuer); unknown strings too, to no effect.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// let token = issuer.token().sign_opaque();
+    /// assert!(issuer.introspect(&token)["active"] == true);
+    /// issuer.revoke(&token);
+    /// assert_eq!(issuer.introspect(&token), serde_json::json!({ "active": false }));
+    /// # }
+    /// ```
+    pub fn revoke(&self, token: &str) {
+        self.shared().revoke(token);
+    }
+
+    /// The RFC 7662 answer the introspection endpoint would give for `token` now, without HTTP
+    /// (and without counting as a request).
+    pub fn introspect(&self, token: &str) -> Value {
+        let claims = self.shared().active_claims(token, unix_now());
+        introspection::introspection_object(claims)
+    }
 }
 
 impl fmt::Debug for TestIssuer {
@@ -671,6 +867,9 @@ impl fmt::Debug for TestIssuer {
             .field("clients", &registry.clients.keys().collect::<Vec<_>>())
             .field("signing_kid", &registry.signer.kid)
             .field("jwks_fault", &registry.fault)
+            .field("introspection_fault", &registry.introspection_fault)
+            .field("opaque_tokens", &registry.opaque.len())
+            .field("revoked_tokens", &registry.revoked.len())
             .finish_non_exhaustive()
     }
 }
@@ -687,6 +886,7 @@ pub struct TestIssuerBuilder {
     jwks_max_age: Option<Duration>,
     authorization_endpoint: bool,
     dpop_nonces: bool,
+    opaque_tokens: bool,
 }
 
 impl TestIssuerBuilder {
@@ -787,6 +987,16 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// The token endpoint issues opaque access tokens to every client (default: JWTs, except
+    /// to clients marked [`TestClient::opaque_tokens`]); see
+    /// [Opaque tokens](self#opaque-tokens-introspection-and-revocation).
+    /// [`TestIssuer::token`] still mints JWTs with [`sign`](TokenBuilder::sign) and opaque
+    /// tokens with [`sign_opaque`](TokenBuilder::sign_opaque).
+    pub fn opaque_tokens(mut self) -> Self {
+        self.opaque_tokens = true;
+        self
+    }
+
     /// The algorithm of the first signing key (default [`KeyAlgorithm::Rs256`]).
     pub fn signing_key(mut self, alg: KeyAlgorithm) -> Self {
         self.signing_key = alg;
@@ -837,6 +1047,7 @@ impl TestIssuerBuilder {
             jwks_max_age: self.jwks_max_age,
             authorization_endpoint: self.authorization_endpoint,
             default_client_id: clients[0].id.clone(),
+            opaque_tokens: self.opaque_tokens,
             registry: Mutex::new(Registry {
                 clients: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),
                 keys: vec![KeyEntry {
@@ -846,11 +1057,16 @@ impl TestIssuerBuilder {
                 }],
                 signer,
                 fault: JwksFault::None,
+                introspection_fault: IntrospectionFault::None,
+                opaque: HashMap::new(),
+                revoked: HashSet::new(),
             }),
             secret_check: SecretCheck::new(),
             key_serial: AtomicU32::new(2),
             jwks_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            introspection_requests: AtomicUsize::new(0),
+            revocation_requests: AtomicUsize::new(0),
             dpop,
             stopped: watch::channel(false).0,
         });
@@ -889,6 +1105,7 @@ pub struct TestClient {
     scopes: Vec<String>,
     default_scope: Option<Vec<String>>,
     unauthorized: bool,
+    opaque_tokens: bool,
 }
 
 impl TestClient {
@@ -901,6 +1118,7 @@ impl TestClient {
             scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             default_scope: None,
             unauthorized: false,
+            opaque_tokens: false,
         }
     }
 
@@ -937,6 +1155,37 @@ impl TestClient {
         self
     }
 
+    /// The token endpoint issues this client opaque access tokens rather than JWTs (see
+    /// [Opaque tokens](self#opaque-tokens-introspection-and-revocation)); other clients keep
+    /// getting JWTs unless the whole issuer is [`opaque_tokens`](TestIssuerBuilder::opaque_tokens).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::{TestClient, TestIssuer};
+    ///
+    /// let issuer = TestIssuer::builder()
+    ///     .client(TestClient::new("legacy", "s3cret").opaque_tokens())
+    ///     .start()
+    ///     .await;
+    /// let response = reqwest::Client::new()
+    ///     .post(issuer.token_endpoint())
+    ///     .basic_auth("legacy", Some("s3cret"))
+    ///     .form(&[("grant_type", "client_credentials")])
+    ///     .send()
+    ///     .await
+    ///     .unwrap();
+    /// let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    /// let token = body["access_token"].as_str().unwrap();
+    /// assert!(!token.contains('.'));
+    /// assert_eq!(issuer.introspect(token)["client_id"], "legacy");
+    /// # }
+    /// ```
+    pub fn opaque_tokens(mut self) -> Self {
+        self.opaque_tokens = true;
+        self
+    }
+
     /// The client id.
     pub fn id(&self) -> &str {
         &self.id
@@ -960,6 +1209,7 @@ impl fmt::Debug for TestClient {
             .field("scopes", &self.scopes)
             .field("default_scope", &self.default_scope)
             .field("unauthorized", &self.unauthorized)
+            .field("opaque_tokens", &self.opaque_tokens)
             .finish()
     }
 }
@@ -976,6 +1226,24 @@ pub enum JwksFault {
     /// It never answers (until the issuer stops); clients time out.
     Hang,
     /// It answers `200` with a body that is not JSON.
+    Garbage,
+}
+
+/// How the introspection endpoint of a [`TestIssuer`] misbehaves; see
+/// [`TestIssuer::set_introspection_fault`]. Only `POST /introspect` is affected (the token and
+/// revocation endpoints work), and the fault comes before client authentication, as when the
+/// service is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IntrospectionFault {
+    /// It works.
+    #[default]
+    None,
+    /// It answers this status with an empty body (500 if the number is not a status code).
+    Status(u16),
+    /// It never answers (until the issuer stops); clients time out.
+    Hang,
+    /// It answers `200` (`Content-Type: application/json`) with a body that is not JSON.
     Garbage,
 }
 

@@ -17,7 +17,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::dpop::Refusal;
-use super::{JwksFault, Shared, unix_now};
+use super::introspection;
+use super::{JwksFault, Shared, TestClient, unix_now};
 use crate::guard::dpop::{DPOP, DPOP_NONCE};
 
 /// The realm of the `Basic` challenge sent with `invalid_client`.
@@ -26,6 +27,8 @@ pub(crate) const REALM: &str = "bearer-guard test issuer";
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let mut router = Router::new()
         .route("/token", any(token_endpoint))
+        .route("/introspect", any(introspection::introspection_endpoint))
+        .route("/revoke", any(introspection::revocation_endpoint))
         .route("/jwks", get(jwks))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/.well-known/oauth-authorization-server", get(metadata));
@@ -42,14 +45,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 /// An error response of RFC 6749 §5.2 (or RFC 8707 §2 for `invalid_target`, RFC 9449 §5 and
 /// §8 for `invalid_dpop_proof` and `use_dpop_nonce`).
 #[derive(Debug)]
-struct OAuthError {
+pub(super) struct OAuthError {
     error: &'static str,
     description: Cow<'static, str>,
     /// The `DPoP-Nonce` header of a `use_dpop_nonce` answer.
     nonce: Option<String>,
 }
 
-const fn oauth_error(error: &'static str, description: &'static str) -> OAuthError {
+pub(super) const fn oauth_error(error: &'static str, description: &'static str) -> OAuthError {
     OAuthError {
         error,
         description: Cow::Borrowed(description),
@@ -75,7 +78,7 @@ impl From<Refusal> for OAuthError {
 }
 
 impl OAuthError {
-    fn into_response(self) -> Response {
+    pub(super) fn into_response(self) -> Response {
         let status = if self.error == "invalid_client" {
             StatusCode::UNAUTHORIZED
         } else {
@@ -100,7 +103,7 @@ impl OAuthError {
     }
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(super) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -112,7 +115,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// RFC 6749 §5.1: token responses (and errors) must not be cached.
-fn no_store(headers: &mut HeaderMap) {
+pub(super) fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
@@ -124,12 +127,7 @@ async fn token_endpoint(
     body: Bytes,
 ) -> Response {
     if method != Method::POST {
-        let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        no_store(response.headers_mut());
-        return response;
+        return post_only();
     }
     shared.token_requests.fetch_add(1, Ordering::SeqCst);
     match issue(&shared, &headers, &body) {
@@ -151,15 +149,25 @@ async fn token_endpoint(
     }
 }
 
+/// `405` with `Allow: POST`, for the endpoints that take only `POST`.
+pub(super) fn post_only() -> Response {
+    let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    no_store(response.headers_mut());
+    response
+}
+
 /// The form parameters, each at most once; empty values count as absent (RFC 6749 §3.1).
 /// `resource` may repeat (RFC 8707 §2).
-struct Form {
+pub(super) struct Form {
     params: HashMap<String, String>,
     resources: Vec<String>,
 }
 
 impl Form {
-    fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+    pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
         let form_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -195,7 +203,7 @@ impl Form {
         Ok(Self { params, resources })
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
 }
@@ -253,6 +261,23 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthErr
     Ok(Credentials::Basic { id, secret })
 }
 
+/// The client that authenticated with the request (RFC 6749 §2.3.1), as the token,
+/// introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) endpoints all require.
+pub(super) fn authenticated_client(
+    shared: &Shared,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<TestClient, OAuthError> {
+    let credentials = credentials(headers, form)?;
+    let (id, secret) = match &credentials {
+        Credentials::Basic { id, secret } | Credentials::Post { id, secret } => (id, secret),
+    };
+    shared.authenticate(id, secret).ok_or(oauth_error(
+        "invalid_client",
+        "Client authentication failed",
+    ))
+}
+
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
 fn basic(value: &HeaderValue) -> Option<(String, String)> {
     let value = value.to_str().ok()?;
@@ -292,14 +317,7 @@ fn issue(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAu
     let Some(grant_type) = form.get("grant_type") else {
         return Err(oauth_error("invalid_request", "grant_type is missing"));
     };
-    let credentials = credentials(headers, &form)?;
-    let (id, secret) = match &credentials {
-        Credentials::Basic { id, secret } | Credentials::Post { id, secret } => (id, secret),
-    };
-    let client = shared.authenticate(id, secret).ok_or(oauth_error(
-        "invalid_client",
-        "Client authentication failed",
-    ))?;
+    let client = authenticated_client(shared, headers, &form)?;
     if grant_type != "client_credentials" {
         return Err(oauth_error(
             "unsupported_grant_type",
@@ -356,7 +374,8 @@ fn issue(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAu
         audience.push(shared.resources[0].clone());
     }
     let scope = scopes.join(" ");
-    let token = shared.mint(&client.id, &scope, &audience, jkt.as_deref());
+    let opaque = shared.opaque_tokens || client.opaque_tokens;
+    let token = shared.mint(&client.id, &scope, &audience, jkt.as_deref(), opaque);
     let mut response = json!({
         "access_token": token,
         "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },

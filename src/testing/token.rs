@@ -241,7 +241,7 @@ impl<'a> TokenBuilder<'a> {
     }
 
     /// The claims to sign (times taken now, a fresh `jti`).
-    fn payload(&self) -> Value {
+    fn payload(&self) -> Map<String, Value> {
         let shared = self.shared;
         let now = unix_now();
         let lifetime =
@@ -289,7 +289,7 @@ impl<'a> TokenBuilder<'a> {
         for name in &self.removed {
             claims.remove(name);
         }
-        Value::Object(claims)
+        claims
     }
 
     /// The compact JWS.
@@ -327,6 +327,48 @@ impl<'a> TokenBuilder<'a> {
             }
             Kid::Absent => {}
         }
-        key.sign_compact(&Value::Object(header), &claims)
+        key.sign_compact(&Value::Object(header), &Value::Object(claims))
+    }
+
+    /// An opaque access token instead of a JWT: 32 random bytes, base64url (43 characters,
+    /// no dots), which the issuer remembers with the claims a JWT would carry. Only its
+    /// [introspection endpoint](super::TestIssuer::introspection_endpoint) reveals them. The
+    /// claim setters apply ([`expired`](Self::expired), [`audience`](Self::audience),
+    /// [`scope`](Self::scope), [`dpop_bound`](Self::dpop_bound)…); the ones about the JWS
+    /// header and key ([`typ`](Self::typ), [`kid`](Self::kid),
+    /// [`signed_with`](Self::signed_with)…) have nothing to act on and are ignored.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::start().await;
+    /// let token = issuer.token().scope("read").sign_opaque();
+    /// assert_eq!(token.len(), 43);
+    /// assert!(!token.contains('.'));
+    ///
+    /// let (id, secret) = issuer.default_client();
+    /// let introspection = |token: String| {
+    ///     reqwest::Client::new()
+    ///         .post(issuer.introspection_endpoint())
+    ///         .basic_auth(&id, Some(&secret))
+    ///         .form(&[("token", token)])
+    ///         .send()
+    /// };
+    /// let response = introspection(token).await.unwrap();
+    /// let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    /// assert_eq!(body["active"], true);
+    /// assert_eq!(body["scope"], "read");
+    ///
+    /// let expired = issuer.token().expired().sign_opaque();
+    /// let response = introspection(expired).await.unwrap();
+    /// let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    /// assert_eq!(body, serde_json::json!({ "active": false }));
+    /// # }
+    /// ```
+    pub fn sign_opaque(self) -> String {
+        let claims = self.payload();
+        self.shared.register_opaque(claims)
     }
 }
