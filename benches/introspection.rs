@@ -34,20 +34,33 @@ fn introspection(c: &mut Criterion) {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("a loopback port");
-    let endpoint = format!("http://{}/introspect", listener.local_addr().expect("bound"));
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs() + 3600;
+    let endpoint = format!(
+        "http://{}/introspect",
+        listener.local_addr().expect("bound")
+    );
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
     let app = Router::new().route(
         "/introspect",
         post(move || async move {
-            Json(json!({ "active": true, "iss": "https://opaque.example", "aud": AUDIENCE,
+            Json(
+                json!({ "active": true, "iss": "https://opaque.example", "aud": AUDIENCE,
                 "exp": exp, "client_id": "billing", "sub": "billing",
-                "scope": "orders:read orders:write invoices:read customers:read" }))
+                "scope": "orders:read orders:write invoices:read customers:read" }),
+            )
         }),
     );
     rt.spawn(async move { axum::serve(listener, app).await });
 
     let validator = Validator::builder()
-        .issuer(Issuer::new(ISSUER).audience(AUDIENCE).jwks(fixture("jwks.json")))
+        .issuer(
+            Issuer::new(ISSUER)
+                .audience(AUDIENCE)
+                .jwks(fixture("jwks.json")),
+        )
         .issuer(
             Issuer::new("https://opaque.example")
                 .audience(AUDIENCE)
@@ -63,13 +76,21 @@ fn introspection(c: &mut Criterion) {
     let noop = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
     let mut service = GuardLayer::new(validator).layer(noop);
     let opaque = HeaderValue::from_static("Bearer c2VjcmV0LW9wYXF1ZS10b2tlbi1vZi00My1jaGFycw");
-    let jwt = HeaderValue::try_from(format!("Bearer {}", BenchKey::load(Algorithm::RS256).token()))
-        .expect("header");
+    let jwt = HeaderValue::try_from(format!(
+        "Bearer {}",
+        BenchKey::load(Algorithm::RS256).token()
+    ))
+    .expect("header");
     // Untimed: the opaque token's first request calls the endpoint; the JWT's first two
     // fill the JWT cache.
     for bearer in [&opaque, &jwt, &jwt] {
         let response = rt.block_on(async {
-            service.ready().await.unwrap().call(common::request(bearer)).await
+            service
+                .ready()
+                .await
+                .unwrap()
+                .call(common::request(bearer))
+                .await
         });
         assert_eq!(response.expect("infallible").status(), 200);
     }
