@@ -177,7 +177,7 @@ async fn the_endpoint_failing_is_503_and_the_guard_recovers() {
         IntrospectionFault::Garbage,
         IntrospectionFault::Hang,
     ] {
-        issuer.set_introspection_fault(fault.clone());
+        issuer.set_introspection_fault(fault);
         // Past any backoff left by the previous fault.
         tokio::time::sleep(Duration::from_millis(2100)).await;
         let response = bearer(&app, "/whoami", &token).await;
