@@ -33,6 +33,8 @@ enum Fault {
     Status(u16),
     Garbage,
     Hang,
+    /// This body, as a signed (RFC 9701) answer.
+    Signed(String),
 }
 
 #[derive(Clone)]
@@ -90,6 +92,13 @@ async fn introspect(
         Fault::None => {}
         Fault::Status(code) => return StatusCode::from_u16(code).unwrap().into_response(),
         Fault::Garbage => return "<html>oops</html>".into_response(),
+        Fault::Signed(jwt) => {
+            return (
+                [("content-type", "application/token-introspection+jwt")],
+                jwt,
+            )
+                .into_response();
+        }
         Fault::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
@@ -381,4 +390,38 @@ fn misconfigurations_name_the_setting() {
     );
     let debug = format!("{:?}", Introspection::new("c", "hunter2-secret"));
     assert!(!debug.contains("hunter2"), "{debug}");
+}
+
+/// RFC 9701 asked for, a plain JSON answer given: not trusted (503).
+#[tokio::test]
+async fn an_unsigned_answer_is_refused_when_signed_ones_are_required() {
+    let world = World::new().await;
+    let app = world.app(rs().signed_responses());
+    world.endpoint.active("good", json!({}));
+    let response = call(&app, "/read", "good").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(kind(&response), Some(ErrorKind::IntrospectionUnavailable));
+}
+
+/// RFC 9701: a signed answer whose signature is by a key the issuer does not publish is not
+/// trusted (503), however right its claims look.
+#[tokio::test]
+async fn a_signed_answer_by_an_unknown_key_is_refused() {
+    let world = World::new().await;
+    let app = world.app(rs().signed_responses());
+    let forged = bearer_guard::dpop::DpopKey::generate()
+        .proof("POST", "https://unused.example")
+        .header("typ", "token-introspection+jwt")
+        .header("kid", "forged")
+        .claim("iss", world.opaque_issuer.clone())
+        .claim("aud", "rs")
+        .claim("iat", now())
+        .claim(
+            "token_introspection",
+            json!({"active": true, "aud": AUDIENCE, "exp": now() + 60}),
+        )
+        .sign();
+    world.endpoint.fault(Fault::Signed(forged));
+    let response = call(&app, "/read", "good").await;
+    assert_eq!(response.status(), 503);
 }

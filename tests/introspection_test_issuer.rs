@@ -211,3 +211,16 @@ async fn a_dpop_bound_opaque_token() {
     let as_bearer = bearer(&app, "/whoami", &token).await;
     assert_eq!(kind(&as_bearer), Some(ErrorKind::DpopBoundToken));
 }
+
+/// RFC 9701: signed answers, verified with the issuer's keys before they are trusted.
+#[tokio::test]
+async fn signed_introspection_responses() {
+    let issuer = TestIssuer::start().await;
+    let app = app(GuardLayer::new(validator(&issuer, rs().signed_responses())));
+    let token = issuer.token().scope("read").sign_opaque();
+    let response = bearer(&app, "/whoami", &token).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(body(response).await, "test-client");
+    let made_up = bearer(&app, "/whoami", "made-up").await;
+    assert_eq!(kind(&made_up), Some(ErrorKind::TokenInactive));
+}

@@ -19,15 +19,20 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 use reqwest::Url;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
 use crate::defaults;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::jwks::FetchError;
+use crate::jwks::KeyStore;
 use crate::jwks::discovery::{Endpoint, discover};
 use crate::jwks::fetch::{Fetcher, check_url, has_userinfo};
+use crate::jwks::key::{AlgSet, parse_alg};
 use crate::verify::claims::Claims;
+use crate::verify::json::StrictObject;
+use crate::verify::validator::{decode_json, now};
 
 /// How an issuer's opaque tokens are checked: its introspection endpoint (RFC 7662) and this
 /// resource server's credentials there. Given to [`Issuer::introspection`](crate::Issuer::introspection).
@@ -62,6 +67,7 @@ pub struct Introspection {
     post: bool,
     cache_for: Duration,
     inactive_cache_for: Duration,
+    signed: bool,
 }
 
 impl Introspection {
@@ -76,7 +82,18 @@ impl Introspection {
             post: false,
             cache_for: defaults::INTROSPECTION_CACHE_FOR,
             inactive_cache_for: defaults::INTROSPECTION_INACTIVE_CACHE_FOR,
+            signed: false,
         }
+    }
+
+    /// Ask for signed answers (RFC 9701: `Accept: application/token-introspection+jwt`) and
+    /// trust one only once its signature verifies with the issuer's keys, its `typ` is
+    /// `token-introspection+jwt`, its `iss` is the issuer, its `aud` names this resource
+    /// server's client id and its `iat` is within a minute (or the leeway) of now. An answer
+    /// that fails is treated as an outage (503), never as a verdict on the token.
+    pub fn signed_responses(mut self) -> Self {
+        self.signed = true;
+        self
     }
 
     /// The introspection endpoint, instead of the metadata's `introspection_endpoint`.
@@ -165,6 +182,7 @@ impl Introspection {
             allow_insecure_http,
             cache_for: self.cache_for,
             inactive_cache_for: self.inactive_cache_for,
+            signed: self.signed,
             outage: Mutex::new(Outage::default()),
         })
     }
@@ -176,11 +194,15 @@ impl fmt::Debug for Introspection {
             .field("client_id", &self.client_id)
             .field("endpoint", &self.endpoint)
             .field("client_secret_post", &self.post)
+            .field("signed_responses", &self.signed)
             .field("cache_for", &self.cache_for)
             .field("inactive_cache_for", &self.inactive_cache_for)
             .finish_non_exhaustive()
     }
 }
+
+/// The media type of signed answers (RFC 9701 §4).
+const SIGNED: &str = "application/token-introspection+jwt";
 
 /// Longest cache time accepted: a revoked token must stop working within the hour.
 const MAX_CACHE_FOR: Duration = Duration::from_secs(3600);
@@ -198,6 +220,7 @@ pub(crate) struct Introspector {
     allow_insecure_http: bool,
     pub(crate) cache_for: Duration,
     pub(crate) inactive_cache_for: Duration,
+    signed: bool,
     outage: Mutex<Outage>,
 }
 
@@ -227,15 +250,22 @@ pub(crate) enum Answer {
 }
 
 impl Introspector {
-    /// Asks the endpoint about `token`. During an outage's backoff, answers 503 at once.
-    pub(crate) async fn ask(&self, token: &str) -> Result<Answer, AuthError> {
+    /// Asks the endpoint about `token`; signed answers are verified with `keys` (the
+    /// issuer's) for `algs`. During an outage's backoff, answers 503 at once.
+    pub(crate) async fn ask(
+        &self,
+        token: &str,
+        keys: &Arc<KeyStore>,
+        algs: AlgSet,
+        leeway: i64,
+    ) -> Result<Answer, AuthError> {
         if let Some(wait) = self.backing_off() {
             return Err(AuthError::unavailable(
                 ErrorKind::IntrospectionUnavailable,
                 wait,
             ));
         }
-        match self.call(token).await {
+        match self.call(token, keys, algs, leeway).await {
             Ok(answer) => {
                 self.recovered();
                 Ok(answer)
@@ -250,7 +280,13 @@ impl Introspector {
         }
     }
 
-    async fn call(&self, token: &str) -> Result<Answer, FetchError> {
+    async fn call(
+        &self,
+        token: &str,
+        keys: &Arc<KeyStore>,
+        algs: AlgSet,
+        leeway: i64,
+    ) -> Result<Answer, FetchError> {
         let endpoint = self
             .endpoint
             .get_or_try_init(|| async {
@@ -274,17 +310,108 @@ impl Introspector {
             }
             false => Some((self.client_id.as_str(), self.client_secret.as_str())),
         };
+        let accept = match self.signed {
+            true => SIGNED,
+            false => "application/json",
+        };
         let (body, _) = self
             .fetcher
-            .post_form(endpoint, "application/json", &form, basic)
+            .post_form(endpoint, accept, &form, basic)
             .await?;
-        let mut response: Map<String, Value> = serde_json::from_slice(&body)
-            .map_err(|_| FetchError::Invalid("introspection response is not a JSON object"))?;
+        let mut response = match self.signed {
+            true => self.verify_signed(&body, keys, algs, leeway).await?,
+            false => serde_json::from_slice(&body)
+                .map_err(|_| FetchError::Invalid("introspection response is not a JSON object"))?,
+        };
         match response.remove("active") {
             Some(Value::Bool(true)) => Ok(Answer::Active(response)),
             Some(Value::Bool(false)) => Ok(Answer::Inactive),
             _ => Err(FetchError::Invalid(
                 "introspection response has no boolean `active`",
+            )),
+        }
+    }
+
+    /// The RFC 7662 answer inside a signed one (RFC 9701 §5), once every check passes.
+    async fn verify_signed(
+        &self,
+        body: &[u8],
+        keys: &Arc<KeyStore>,
+        algs: AlgSet,
+        leeway: i64,
+    ) -> Result<Map<String, Value>, FetchError> {
+        #[derive(Deserialize)]
+        struct Header {
+            alg: String,
+            kid: Option<String>,
+            typ: Option<String>,
+            crit: Option<Value>,
+        }
+        let invalid = FetchError::Invalid;
+        let jwt = std::str::from_utf8(body)
+            .map_err(|_| invalid("signed introspection response is not a JWT"))?
+            .trim();
+        let mut parts = jwt.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid("signed introspection response is not a JWT"));
+        };
+        let header: Header = decode_json(header_b64)
+            .map_err(|_| invalid("signed introspection response has a malformed header"))?;
+        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
+            let typ = typ.strip_prefix("application/").unwrap_or(typ);
+            typ.eq_ignore_ascii_case("token-introspection+jwt")
+        });
+        if !typ_ok || header.crit.is_some() {
+            return Err(invalid("signed introspection response has the wrong typ"));
+        }
+        let alg = parse_alg(&header.alg)
+            .filter(|alg| algs.contains(*alg) && !AlgSet::HMAC.contains(*alg))
+            .ok_or(invalid(
+                "signed introspection response uses an algorithm not allowed",
+            ))?;
+        let kid = header.kid.as_deref();
+        let loaded = keys
+            .keys_for(kid)
+            .await
+            .map_err(|_| invalid("no keys to verify the signed introspection response"))?;
+        let message = &jwt.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        if !loaded
+            .keys
+            .candidates(kid, alg)
+            .any(|key| key.verify(message, signature, alg))
+        {
+            return Err(invalid("signed introspection response does not verify"));
+        }
+        let StrictObject(mut claims) = decode_json(payload_b64)
+            .map_err(|_| invalid("signed introspection response has malformed claims"))?;
+        if claims.get("iss").and_then(Value::as_str) != Some(&*self.issuer) {
+            return Err(invalid(
+                "signed introspection response is from another issuer",
+            ));
+        }
+        let for_us = match claims.get("aud") {
+            Some(Value::String(aud)) => *aud == self.client_id,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&self.client_id)),
+            _ => false,
+        };
+        if !for_us {
+            return Err(invalid(
+                "signed introspection response is for another client",
+            ));
+        }
+        let fresh = claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_some_and(|iat| iat.abs_diff(now()) <= leeway.max(60).unsigned_abs());
+        if !fresh {
+            return Err(invalid("signed introspection response is not fresh"));
+        }
+        match claims.remove("token_introspection") {
+            Some(Value::Object(answer)) => Ok(answer),
+            _ => Err(invalid(
+                "signed introspection response has no token_introspection",
             )),
         }
     }

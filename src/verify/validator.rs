@@ -581,7 +581,10 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
                 continue;
             };
             ttl = Some((introspector.cache_for, introspector.inactive_cache_for));
-            match introspector.ask(token).await {
+            let asked = introspector
+                .ask(token, &entry.keys, entry.algorithms, self.shared.leeway)
+                .await;
+            match asked {
                 Ok(Answer::Active(response)) => {
                     let judged = self.judge_introspected(entry, response);
                     if let Err(kind) = judged {
