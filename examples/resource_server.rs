@@ -16,6 +16,9 @@
 //! | `PUBLIC_URL` | optional: the URL clients call, named by the RFC 9728 metadata at `/.well-known/oauth-protected-resource` and by every challenge, and the base of every DPoP proof's `htu`; default `http://` and the bound address |
 //! | `OAUTH_DPOP` | optional: `off` (default, as in the library: bearer tokens only, DPoP-bound ones refused), `allowed` (both) or `required` (DPoP only) |
 //! | `OAUTH_DPOP_NONCE` | optional: `1` to require server nonces in DPoP proofs |
+//! | `OAUTH_INTROSPECTION_CLIENT_ID`, `OAUTH_INTROSPECTION_CLIENT_SECRET` | optional: also accept opaque tokens, introspected (RFC 7662) as this client; JWTs are still verified locally |
+//! | `OAUTH_INTROSPECTION_URL` | optional: the introspection endpoint; default the issuer metadata's `introspection_endpoint` |
+//! | `OAUTH_INTROSPECTION_CACHE_SECS` | optional: how long an active answer is reused at most (default 60; never past the token's `exp`; 0: never) |
 //! | `REDIS_URL` | optional: keep the DPoP replay store in Redis (`redis://127.0.0.1:6379`), shared by every instance; needs `--features redis` |
 //!
 //! Plain http is accepted for a loopback issuer (such as a local test issuer); anything else
@@ -68,7 +71,18 @@ async fn main() -> ExitCode {
         }
         None => {
             let issuer = embedded_issuer(config.audience).await;
-            (issuer.validator(), Some(issuer))
+            let mut trusted = issuer.issuer_config();
+            match common::introspection_from_env() {
+                Ok(Some(introspection)) => trusted = trusted.introspection(introspection),
+                Ok(None) => {}
+                Err(message) => return common::usage(PROGRAM, &message),
+            }
+            match bearer_guard::Validator::builder().issuer(trusted).build() {
+                Ok(validator) => (validator, Some(issuer)),
+                Err(error) => {
+                    return common::usage(PROGRAM, &format!("invalid configuration: {error}"));
+                }
+            }
         }
     };
     let bind = config.bind;
@@ -153,6 +167,9 @@ const CLIENTS: [(&str, &str, &[&str]); 2] = [
     ("demo-reader", "demo-reader-secret", &["read"]),
 ];
 
+/// A client of the embedded issuer that gets opaque tokens (for `OAUTH_INTROSPECTION_*`).
+const OPAQUE_CLIENT: (&str, &str) = ("demo-opaque", "demo-opaque-secret");
+
 async fn embedded_issuer(audience: Option<String>) -> TestIssuer {
     let mut builder = TestIssuer::builder();
     if let Some(audience) = audience {
@@ -161,6 +178,8 @@ async fn embedded_issuer(audience: Option<String>) -> TestIssuer {
     for (id, secret, scopes) in CLIENTS {
         builder = builder.client(TestClient::new(id, secret).scopes(scopes.iter().copied()));
     }
+    let (id, secret) = OPAQUE_CLIENT;
+    builder = builder.client(TestClient::new(id, secret).scopes(["read"]).opaque_tokens());
     builder.start().await
 }
 
@@ -189,4 +208,9 @@ fn print_try_it(issuer: &TestIssuer, api: &str) {
         "  curl -i -H \"Authorization: Bearer $TOKEN\" -X POST {api}/write  # 403 insufficient_scope"
     );
     println!("  curl -i {api}/read                                   # 401");
+    let (id, secret) = OPAQUE_CLIENT;
+    println!(
+        "  client          {id} / {secret} gets opaque tokens: run with \
+         OAUTH_INTROSPECTION_CLIENT_ID={id} OAUTH_INTROSPECTION_CLIENT_SECRET={secret} to accept them"
+    );
 }

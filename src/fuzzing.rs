@@ -47,6 +47,36 @@ pub fn discovery(
     endpoint_from(body, issuer, endpoint, allow_insecure_http).ok()
 }
 
+/// [`check_proof`](crate::verify::dpop::check_proof) on `proof` for a request `GET` to
+/// `https://api.example.com/orders` with `token`, at `now`, under the guard's default rules;
+/// the thumbprint of the proof's key when it passes. Also normalizes `htu` as a proof's is,
+/// returning whether that gave a URL.
+pub fn dpop_proof(proof: &str, token: &str, now: i64, htu: &str) -> (Option<String>, bool) {
+    use crate::verify::dpop::{ProofRules, ProofTarget, check_proof, normalize_htu};
+    let rules = ProofRules {
+        algs: crate::jwks::key::AlgSet::of(&ASYMMETRIC),
+        window_secs: 300,
+        max_jti_bytes: 256,
+        max_proof_bytes: 8192,
+        nonces: None,
+    };
+    let target = ProofTarget {
+        method: "GET",
+        htu: "https://api.example.com/orders",
+        access_token: Some(token),
+    };
+    let normalized = normalize_htu(htu);
+    if let Some(normalized) = &normalized {
+        // Normalizing is idempotent.
+        assert_eq!(
+            normalize_htu(normalized).as_deref(),
+            Some(normalized.as_str())
+        );
+    }
+    let checked = check_proof(proof, &rules, target, now).ok().map(|c| c.jkt);
+    (checked, normalized.is_some())
+}
+
 /// The two metadata locations of `issuer` (an absolute URL), when it is one.
 pub fn metadata_locations(issuer: &str) -> Option<[url::Url; 2]> {
     url::Url::parse(issuer).ok().map(|url| metadata_urls(&url))

@@ -36,7 +36,17 @@ async fn call(
 /// Starts `resource_server` with `OAUTH_ISSUER` set to `issuer`, or unset; its address and
 /// what it printed up to `until` (a line prefix; `None`: only the first line).
 async fn start_example(issuer: Option<&str>, until: Option<&str>) -> (Child, String, Vec<String>) {
+    start_example_with(issuer, until, &[]).await
+}
+
+/// [`start_example`] with more variables set.
+async fn start_example_with(
+    issuer: Option<&str>,
+    until: Option<&str>,
+    env: &[(&str, &str)],
+) -> (Child, String, Vec<String>) {
     let mut command = Command::new(example_binary("resource_server"));
+    command.envs(env.iter().copied());
     match issuer {
         Some(issuer) => command
             .env("OAUTH_ISSUER", issuer)
@@ -351,4 +361,61 @@ async fn the_example_serves_its_metadata_for_its_public_url_and_takes_several_au
         let (status, _, body) = call(&http, &base, "GET", "/read", Some(&token)).await;
         assert_eq!((status, body.as_str()), (200, "read ok"), "{audience}");
     }
+}
+
+/// `OAUTH_DPOP=allowed` and `OAUTH_INTROSPECTION_*` with the embedded issuer: a DPoP-bound
+/// token with proofs, the same token refused as Bearer, an opaque token introspected, a
+/// made-up one refused.
+#[tokio::test]
+async fn the_example_takes_dpop_and_introspection_from_the_environment() {
+    use bearer_guard::client::TokenSource;
+    let env = [
+        ("OAUTH_DPOP", "allowed"),
+        ("OAUTH_INTROSPECTION_CLIENT_ID", "demo-admin"),
+        ("OAUTH_INTROSPECTION_CLIENT_SECRET", "demo-admin-secret"),
+        ("OAUTH_INTROSPECTION_CACHE_SECS", "5"),
+    ];
+    let (_child, base, lines) =
+        start_example_with(None, Some("client          demo-opaque"), &env).await;
+    let issuer = printed(&lines, "issuer");
+    let http = reqwest::Client::new();
+
+    let bound = TokenSource::builder("demo-reader", "demo-reader-secret")
+        .issuer(issuer)
+        .generate_dpop_key()
+        .build()
+        .unwrap();
+    let token = bound.token().await.unwrap();
+    assert_eq!(token.token_type(), "DPoP");
+    let key = bound.dpop_key().unwrap();
+    let proof = key
+        .proof("GET", &format!("{base}/read"))
+        .access_token(token.secret())
+        .sign();
+    let response = http
+        .get(format!("{base}/read"))
+        .header("authorization", format!("DPoP {}", token.secret()))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, challenge, _) = call(&http, &base, "GET", "/read", Some(token.secret())).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("bound to a key"));
+
+    let opaque = TokenSource::builder("demo-opaque", "demo-opaque-secret")
+        .issuer(issuer)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+    assert!(!opaque.secret().contains('.'), "an opaque token");
+    let (status, _, body) = call(&http, &base, "GET", "/whoami", Some(opaque.secret())).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("demo-opaque"), "{body}");
+    let (status, challenge, _) = call(&http, &base, "GET", "/read", Some("made-up")).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("not active"));
 }

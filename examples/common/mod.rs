@@ -71,6 +71,9 @@ pub(crate) fn validator(
     if let Some(jwks_uri) = jwks_uri {
         issuer = issuer.jwks_uri(jwks_uri);
     }
+    if let Some(introspection) = introspection_from_env().map_err(|m| usage(program, &m))? {
+        issuer = issuer.introspection(introspection);
+    }
     // Building checks the configuration only; keys are fetched on the first request that
     // needs them, so the API starts even while the issuer is down.
     Validator::builder()
@@ -128,6 +131,35 @@ pub(crate) fn dpop_from_env(public_url: &str) -> Result<Option<bearer_guard::dpo
         Some(other) => return Err(format!("OAUTH_DPOP_NONCE is `{other}`: set it to 1 or 0")),
     }
     Ok(Some(dpop))
+}
+
+/// Introspection of opaque tokens (RFC 7662), when `OAUTH_INTROSPECTION_CLIENT_ID` and
+/// `OAUTH_INTROSPECTION_CLIENT_SECRET` are set: at `OAUTH_INTROSPECTION_URL`, or the issuer
+/// metadata's `introspection_endpoint`; answers cached up to `OAUTH_INTROSPECTION_CACHE_SECS`.
+pub(crate) fn introspection_from_env() -> Result<Option<bearer_guard::Introspection>, String> {
+    let id = optional("OAUTH_INTROSPECTION_CLIENT_ID")?;
+    let secret = optional("OAUTH_INTROSPECTION_CLIENT_SECRET")?;
+    let (id, secret) = match (id, secret) {
+        (None, None) => return Ok(None),
+        (Some(id), Some(secret)) => (id, secret),
+        _ => {
+            return Err(
+                "OAUTH_INTROSPECTION_CLIENT_ID and OAUTH_INTROSPECTION_CLIENT_SECRET go together"
+                    .into(),
+            );
+        }
+    };
+    let mut introspection = bearer_guard::Introspection::new(id, secret);
+    if let Some(url) = optional("OAUTH_INTROSPECTION_URL")? {
+        introspection = introspection.endpoint(url);
+    }
+    if let Some(secs) = optional("OAUTH_INTROSPECTION_CACHE_SECS")? {
+        let secs: u64 = secs.trim().parse().map_err(|_| {
+            format!("OAUTH_INTROSPECTION_CACHE_SECS is `{secs}`: set it to a number of seconds")
+        })?;
+        introspection = introspection.cache_for(std::time::Duration::from_secs(secs));
+    }
+    Ok(Some(introspection))
 }
 
 /// A variable that must be set; `what` says what to set it to.

@@ -5,8 +5,8 @@
 use http::HeaderMap;
 use http::header::WWW_AUTHENTICATE;
 
-/// Whether a `Bearer` challenge in `headers` has `error="invalid_token"`.
-#[cfg(test)]
+/// Whether a `Bearer` challenge in `headers` has `error="invalid_token"` (tests, fuzzing).
+#[cfg(any(test, fuzzing))]
 pub(crate) fn says_invalid_token(headers: &HeaderMap) -> bool {
     says(headers, "Bearer", "invalid_token")
 }
