@@ -210,6 +210,8 @@
 //! | no usable keys (identity provider down) | 503 | none; `Retry-After` |
 //! | DPoP proof missing, invalid or replayed ([`GuardLayer::dpop`]) | 401 | `DPoP …, error="invalid_dpop_proof", algs="…"` |
 //! | DPoP replay store full or unreachable | 503 | none; `Retry-After` |
+//! | opaque token inactive ([`Issuer::introspection`]) | 401 | `error="invalid_token"` |
+//! | introspection endpoint down | 503 | none; `Retry-After` |
 //!
 //! Each carries its [`ErrorKind`] (with a stable [`code`](ErrorKind::code)) in the response
 //! extensions; [`GuardLayer::on_rejection`] reshapes them all (see [`response`]). Every
