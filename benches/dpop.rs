@@ -112,6 +112,21 @@ fn dpop(c: &mut Criterion) {
             time_calls(&rt, &mut service, requests)
         });
     });
+    // The same proof again and again, with a store that never refuses it: what is left of
+    // `dpop_cached` when the proof's bytes are warm in the cache.
+    let mut warm = GuardLayer::new(validator(10_000))
+        .dpop(Dpop::new(URL).replay_store(Forgetful))
+        .expect("valid DPoP settings")
+        .layer(noop);
+    let one_proof = proof();
+    group.bench_function("dpop_cached_one_proof_again", |b| {
+        b.iter_custom(|iters| {
+            let requests = (0..iters)
+                .map(|_| request(&dpop, one_proof.clone()))
+                .collect();
+            time_calls(&rt, &mut warm, requests)
+        });
+    });
     let sample = dpop_key.proof("GET", URL).sign();
     let (input, signature) = sample.rsplit_once('.').expect("a JWS");
     let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
@@ -128,7 +143,32 @@ fn dpop(c: &mut Criterion) {
                 .expect("verifies")
         });
     });
+    group.bench_function("es256_parse_then_verify", |b| {
+        b.iter(|| {
+            let key = aws_lc_rs::signature::ParsedPublicKey::new(
+                &ECDSA_P256_SHA256_FIXED,
+                black_box(&point),
+            )
+            .expect("a P-256 point");
+            key.verify_sig(black_box(input.as_bytes()), black_box(&signature))
+                .expect("verifies")
+        });
+    });
     group.finish();
+}
+
+/// A replay store that records nothing (for the warm-proof measurement only).
+#[derive(Debug)]
+struct Forgetful;
+
+impl bearer_guard::dpop::ReplayStore for Forgetful {
+    fn record(
+        &self,
+        _: bearer_guard::dpop::ReplayKey,
+        _: std::time::SystemTime,
+    ) -> bearer_guard::dpop::RecordFuture<'_> {
+        Box::pin(std::future::ready(Ok(bearer_guard::dpop::Recorded::First)))
+    }
 }
 
 criterion_group!(benches, dpop);
