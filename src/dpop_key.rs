@@ -2,7 +2,6 @@
 //! `client` module and by tests (`testing::TestIssuer`), and open to users' own tests.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -219,15 +218,12 @@ fn random_jti() -> String {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    crate::verify::validator::now()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::key::AlgSet;
     use crate::verify::dpop::{ProofRules, ProofTarget, check_proof};
 
     #[test]
@@ -237,13 +233,7 @@ mod tests {
             .proof("POST", "https://api.example.com/orders?x=1#y")
             .access_token("tok")
             .sign();
-        let rules = ProofRules {
-            algs: AlgSet::of(&crate::jwks::key::ASYMMETRIC),
-            window_secs: 300,
-            max_jti_bytes: 256,
-            max_proof_bytes: 8192,
-            nonces: None,
-        };
+        let rules = ProofRules::default();
         let target = ProofTarget {
             method: "POST",
             htu: "https://api.example.com/orders",

@@ -53,13 +53,7 @@ pub fn discovery(
 /// returning whether that gave a URL.
 pub fn dpop_proof(proof: &str, token: &str, now: i64, htu: &str) -> (Option<String>, bool) {
     use crate::verify::dpop::{ProofRules, ProofTarget, check_proof, normalize_htu};
-    let rules = ProofRules {
-        algs: crate::jwks::key::AlgSet::of(&ASYMMETRIC),
-        window_secs: 300,
-        max_jti_bytes: 256,
-        max_proof_bytes: 8192,
-        nonces: None,
-    };
+    let rules = ProofRules::default();
     let target = ProofTarget {
         method: "GET",
         htu: "https://api.example.com/orders",

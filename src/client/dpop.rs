@@ -128,7 +128,6 @@ impl fmt::Debug for DpopClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::key::{ASYMMETRIC, AlgSet};
     use crate::verify::dpop::{ProofRules, ProofTarget, check_proof};
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -158,13 +157,7 @@ mod tests {
         let other = Target::of("https://other.example.com/x").unwrap();
         let proof = client.proof("GET", &api, Some("tok"));
         assert!(proof.is_sensitive());
-        let rules = ProofRules {
-            algs: AlgSet::of(&ASYMMETRIC),
-            window_secs: 300,
-            max_jti_bytes: 256,
-            max_proof_bytes: 8192,
-            nonces: None,
-        };
+        let rules = ProofRules::default();
         let target = ProofTarget {
             method: "GET",
             htu: "https://api.example.com/orders",

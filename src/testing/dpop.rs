@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 
-use crate::defaults;
 use crate::guard::dpop::DPOP;
-use crate::jwks::key::{ASYMMETRIC, AlgSet};
 use crate::verify::dpop::{NonceKey, ProofRules, ProofTarget, check_proof, normalize_htu};
 use crate::verify::replay::{MemoryReplayStore, Recorded, ReplayKey};
 
@@ -53,11 +51,8 @@ impl TokenEndpointDpop {
         Self {
             htu: normalize_htu(token_endpoint).expect("the token endpoint is an http URL"),
             rules: ProofRules {
-                algs: AlgSet::of(&ASYMMETRIC),
-                window_secs: i64::try_from(defaults::DPOP_IAT_WINDOW.as_secs()).unwrap_or(300),
-                max_jti_bytes: defaults::DPOP_MAX_JTI_BYTES,
-                max_proof_bytes: defaults::DPOP_MAX_PROOF_BYTES,
                 nonces,
+                ..ProofRules::default()
             },
             replay: MemoryReplayStore::new(REPLAY_CAPACITY),
         }

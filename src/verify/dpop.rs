@@ -320,6 +320,21 @@ pub(crate) struct ProofRules {
     pub(crate) nonces: Option<NonceKey>,
 }
 
+impl Default for ProofRules {
+    /// The crate's defaults: every asymmetric algorithm verified, `iat` within
+    /// [`defaults::DPOP_IAT_WINDOW`](crate::defaults::DPOP_IAT_WINDOW), `jti` and proof
+    /// within their caps, no nonces.
+    fn default() -> Self {
+        Self {
+            algs: AlgSet::of(&crate::jwks::key::ASYMMETRIC),
+            window_secs: i64::try_from(crate::defaults::DPOP_IAT_WINDOW.as_secs()).unwrap_or(300),
+            max_jti_bytes: crate::defaults::DPOP_MAX_JTI_BYTES,
+            max_proof_bytes: crate::defaults::DPOP_MAX_PROOF_BYTES,
+            nonces: None,
+        }
+    }
+}
+
 /// The request a proof must describe.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProofTarget<'a> {
@@ -491,13 +506,7 @@ mod tests {
     const RFC_IAT: i64 = 1_562_262_616;
 
     fn rules() -> ProofRules {
-        ProofRules {
-            algs: AlgSet::of(&crate::jwks::key::ASYMMETRIC),
-            window_secs: 300,
-            max_jti_bytes: 256,
-            max_proof_bytes: 8192,
-            nonces: None,
-        }
+        ProofRules::default()
     }
 
     fn token_request(htu: &str) -> ProofTarget<'_> {
