@@ -425,3 +425,19 @@ async fn a_signed_answer_by_an_unknown_key_is_refused() {
     let response = call(&app, "/read", "good").await;
     assert_eq!(response.status(), 503);
 }
+
+/// Rule J.56: an endpoint nobody listens on is an outage (503), not a verdict on the token.
+#[tokio::test]
+async fn an_endpoint_that_is_down_is_503() {
+    let world = World::new().await;
+    // A port just released: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let app = world.app(rs().endpoint(format!("http://{closed}/introspect")));
+    let response = call(&app, "/read", "any-opaque-token").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(kind(&response), Some(ErrorKind::IntrospectionUnavailable));
+    assert!(response.headers().contains_key("retry-after"));
+}

@@ -591,3 +591,70 @@ impl<T: Send + Sync + 'static> IntrospectionCache<T> {
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::claims::{JsonClaims, Registered};
+    use crate::verify::scope::Scopes;
+
+    fn claims(exp: i64) -> Claims<JsonClaims> {
+        let registered = Registered {
+            exp,
+            ..Registered::default()
+        };
+        Claims::from_json(registered, Scopes::default(), Map::new()).unwrap()
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const TEN: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn an_active_answer_lasts_until_the_sooner_of_exp_and_the_bound() {
+        let cache = IntrospectionCache::new(10, MINUTE);
+        let key = cache.key("token");
+        cache.remember(key, &Ok(claims(1_030)), 1_000, MINUTE, TEN);
+        assert!(cache.get(&key, 1_029).is_some_and(|o| o.is_ok()));
+        assert!(cache.get(&key, 1_030).is_none(), "not at exp");
+        let key = cache.key("long-lived");
+        cache.remember(key, &Ok(claims(9_999)), 1_000, MINUTE, TEN);
+        assert!(cache.get(&key, 1_059).is_some());
+        assert!(cache.get(&key, 1_060).is_none(), "not past the bound");
+    }
+
+    #[test]
+    fn refusals_last_briefly_and_outages_not_at_all() {
+        let cache: IntrospectionCache<JsonClaims> = IntrospectionCache::new(10, MINUTE);
+        let key = cache.key("made-up");
+        cache.remember(
+            key,
+            &Err(ErrorKind::TokenInactive.into()),
+            1_000,
+            MINUTE,
+            TEN,
+        );
+        let kind = |o: Option<Outcome<JsonClaims>>| o.map(|o| o.err().map(|e| e.kind()));
+        assert_eq!(
+            kind(cache.get(&key, 1_009)),
+            Some(Some(ErrorKind::TokenInactive))
+        );
+        assert_eq!(kind(cache.get(&key, 1_010)), None);
+        let down = AuthError::unavailable(ErrorKind::IntrospectionUnavailable, TEN);
+        let key = cache.key("while-down");
+        cache.remember(key, &Err(down), 1_000, MINUTE, TEN);
+        assert!(cache.get(&key, 1_000).is_none());
+        // A zero bound remembers nothing.
+        let key = cache.key("uncached");
+        cache.remember(key, &Ok(claims(9_999)), 1_000, Duration::ZERO, TEN);
+        assert!(cache.get(&key, 1_000).is_none());
+    }
+
+    #[test]
+    fn keys_are_salted_per_cache() {
+        let a: IntrospectionCache<JsonClaims> = IntrospectionCache::new(1, MINUTE);
+        let b: IntrospectionCache<JsonClaims> = IntrospectionCache::new(1, MINUTE);
+        assert_eq!(a.key("t"), a.key("t"));
+        assert_ne!(a.key("t"), a.key("u"));
+        assert_ne!(a.key("t"), b.key("t"));
+    }
+}
