@@ -615,6 +615,9 @@ mod tests {
         let key = cache.key("token");
         cache.remember(key, &Ok(claims(1_030)), 1_000, MINUTE, TEN);
         assert!(cache.get(&key, 1_029).is_some_and(|o| o.is_ok()));
+        // The guard's fast path finds it by the token.
+        assert!(cache.active("token", 1_029).is_some());
+        assert!(cache.active("other", 1_029).is_none());
         assert!(cache.get(&key, 1_030).is_none(), "not at exp");
         let key = cache.key("long-lived");
         cache.remember(key, &Ok(claims(9_999)), 1_000, MINUTE, TEN);
@@ -647,6 +650,25 @@ mod tests {
         let key = cache.key("uncached");
         cache.remember(key, &Ok(claims(9_999)), 1_000, Duration::ZERO, TEN);
         assert!(cache.get(&key, 1_000).is_none());
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_a_minute_and_ends_on_success() {
+        let fetcher = Fetcher::new(Duration::from_secs(1), 1024).unwrap();
+        let issuer: Arc<str> = Arc::from("http://127.0.0.1");
+        let introspector = Introspection::new("c", "s")
+            .endpoint("http://127.0.0.1:1/introspect")
+            .build(&issuer, &fetcher, false)
+            .unwrap();
+        assert!(introspector.backing_off().is_none());
+        let waits: Vec<u64> = (0..8)
+            .map(|_| introspector.failed(&FetchError::Unreachable).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert!(introspector.backing_off().is_some());
+        introspector.recovered();
+        assert!(introspector.backing_off().is_none());
+        assert_eq!(introspector.failed(&FetchError::Unreachable).as_secs(), 1);
     }
 
     #[test]
