@@ -194,12 +194,7 @@ impl<S, T, H> Guard<S, T, H> {
             let presented = bound;
             let claims = match cached {
                 Some(claims) => claims,
-                None => {
-                    let token = token
-                        .as_str()
-                        .ok_or(crate::AuthError::from(crate::ErrorKind::InvalidRequest))?;
-                    validator.validate_uncached(token).await?
-                }
+                None => validate_owned(&validator, &token).await?,
             };
             // Recorded once the token is valid and bound to the proof's key (the decision
             // checks the binding again, with everything else), so that a store only holds
@@ -211,14 +206,7 @@ impl<S, T, H> Guard<S, T, H> {
             proof.record().await?;
             Ok(claims)
         });
-        ResponseFuture::validate(
-            validation,
-            presented,
-            request,
-            inner,
-            Arc::clone(&self.settings),
-            self.on_rejection.clone(),
-        )
+        self.pending(validation, presented, request, inner)
     }
 
     /// The slow path: a future that validates the token, then concludes.
@@ -238,20 +226,43 @@ impl<S, T, H> Guard<S, T, H> {
         // shares its bytes, so the validation future owns the token without copying it. Only
         // a query-string token is a copy (decoded from the URI).
         let validator = self.validator.clone();
-        let validation: Validation<T> = Box::pin(async move {
-            let token = token
-                .as_str()
-                .ok_or(crate::AuthError::from(crate::ErrorKind::InvalidRequest))?;
-            // `call` has just missed the cache with this token.
-            validator.validate_uncached(token).await
-        });
+        // `call` has just missed the cache with this token.
+        let validation: Validation<T> =
+            Box::pin(async move { validate_owned(&validator, &token).await });
+        self.pending(validation, Presented::Bearer, request, inner)
+    }
+
+    /// The future of a request whose credential is being judged.
+    fn pending<ReqBody>(
+        &self,
+        validation: Validation<T>,
+        presented: Presented,
+        request: Request<ReqBody>,
+        inner: S,
+    ) -> ResponseFuture<S, ReqBody, T, H>
+    where
+        S: Service<Request<ReqBody>>,
+        H: Clone,
+    {
         ResponseFuture::validate(
             validation,
-            Presented::Bearer,
+            presented,
             request,
             inner,
             Arc::clone(&self.settings),
             self.on_rejection.clone(),
         )
     }
+}
+
+/// Full validation of a token owned by the validation future, which `call` has just looked
+/// up in the cache in vain.
+async fn validate_owned<T: DeserializeOwned + Send + Sync + 'static>(
+    validator: &Validator<T>,
+    token: &OwnedToken,
+) -> Result<Claims<T>, AuthError> {
+    let token = token
+        .as_str()
+        .ok_or(AuthError::from(ErrorKind::InvalidRequest))?;
+    validator.validate_uncached(token).await
 }
