@@ -533,6 +533,19 @@ mod tests {
     }
 
     #[test]
+    fn rfc8037_appendix_a3_okp_thumbprint() {
+        let jwk = json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        });
+        assert_eq!(
+            jwk_thumbprint(&jwk).unwrap(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
     fn thumbprints_need_the_required_members() {
         assert_eq!(
             jwk_thumbprint(&json!({"kty": "oct", "k": "AA"})),
@@ -709,6 +722,10 @@ mod tests {
         ] {
             let joined = format!("https://api.example.com{path}");
             assert_eq!(base.for_path(path), normalize_htu(&joined), "{path:?}");
+            // The shortcut is taken for the ordinary paths, and only for them.
+            let ordinary = !path.contains(['%', ' ', '\\', '|', '^', '{', '}', '\u{e9}'])
+                && !path.split('/').any(|s| s == "." || s == "..");
+            assert_eq!(is_normal_path(path), ordinary, "{path:?}");
             if is_normal_path(path) {
                 assert_eq!(
                     normalize_htu(&joined).as_deref(),
