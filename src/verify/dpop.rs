@@ -634,6 +634,21 @@ mod tests {
             failure(token_request(url), RFC_IAT, &es384_only),
             "alg not allowed"
         );
+        // Both caps are inclusive: the RFC proof's `jti` is 16 bytes.
+        let exact = ProofRules {
+            max_jti_bytes: 16,
+            max_proof_bytes: RFC_PROOF.len(),
+            ..rules.clone()
+        };
+        assert!(check_proof(RFC_PROOF, &exact, token_request(url), RFC_IAT).is_ok());
+        let (head, _) = RFC_PROOF.rsplit_once('.').unwrap();
+        let not_base64 = format!("{head}.not*base64");
+        assert_eq!(
+            check_proof(&not_base64, &rules, token_request(url), RFC_IAT)
+                .unwrap_err()
+                .reason,
+            "malformed signature"
+        );
         let short_jti = ProofRules {
             max_jti_bytes: 15,
             ..rules.clone()
