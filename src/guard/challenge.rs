@@ -34,7 +34,8 @@ pub const DEFAULT_REALM: &str = "api";
 /// set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
-    prefix: String,
+    /// `realm="…"`, escaped; every challenge starts with it, after its scheme.
+    realm: String,
     /// `scope="…"` for 401s: what every request needs (the guard-wide requirement).
     unauthorized_scope: Option<String>,
     /// `, resource_metadata="…"`, or empty.
@@ -75,11 +76,10 @@ impl Challenge {
         if !realm.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
             return Err(ConfigError::InvalidChallengeParam("realm"));
         }
-        let mut prefix = String::with_capacity(realm.len() + 16);
-        prefix.push_str("Bearer ");
-        push_param(&mut prefix, "realm", realm);
+        let mut param = String::with_capacity(realm.len() + 9);
+        push_param(&mut param, "realm", realm);
         Ok(Self {
-            prefix,
+            realm: param,
             unauthorized_scope: None,
             suffix: String::new(),
             dpop: None,
@@ -100,7 +100,7 @@ impl Challenge {
     /// The same challenge for another realm, its other parameters kept.
     pub(crate) fn with_realm(self, realm: &str) -> Result<Self, ConfigError> {
         Ok(Self {
-            prefix: Self::new(realm)?.prefix,
+            realm: Self::new(realm)?.realm,
             ..self
         })
     }
@@ -138,11 +138,9 @@ impl Challenge {
     /// One challenge: `DPoP` or `Bearer`, with the error of `kind` if any, and `scope` (the
     /// scopes missing for a 403; otherwise the guard-wide scopes, on 401s for the token).
     fn render(&self, dpop: bool, kind: Option<ErrorKind>, scope: Option<&str>) -> HeaderValue {
-        let mut value = match dpop {
-            // `Bearer realm=…` → `DPoP realm=…`
-            true => format!("DPoP {}", &self.prefix["Bearer ".len()..]),
-            false => self.prefix.clone(),
-        };
+        let mut value = String::with_capacity(self.realm.len() + 128);
+        value.push_str(if dpop { "DPoP " } else { "Bearer " });
+        value.push_str(&self.realm);
         let kind = kind.filter(|k| *k != ErrorKind::MissingCredentials);
         if let Some(kind) = kind {
             push_error(&mut value, kind);

@@ -4,8 +4,8 @@
 //! token answered from the verified-token cache inside `Guard::call`, or a token validated in
 //! full inside the response future. Every rule that depends on the guard rather than on the
 //! token (the guard-wide scopes and claim predicates, optional mode, the DPoP binding between
-//! token and proof) lives here and nowhere else, so the paths cannot disagree: the cache only saves the work of
-//! validation, never a decision. [`check_requirements`] is also what
+//! token and proof) lives here and nowhere else, so the paths cannot disagree: the cache only
+//! saves the work of validation, never a decision. [`check_requirements`] is also what
 //! [`RequireScope`](crate::RequireScope) calls, so a route decides as the guard does.
 
 use std::sync::Arc;
@@ -101,7 +101,6 @@ impl GuardSettings {
             }
             Ok(Some(claims)) => {
                 if let Err(kind) = check_binding(claims.as_view(), presented) {
-                    tracing::debug!(kind = kind.code(), "token refused: DPoP binding");
                     return Err(Rejection::for_scheme(kind.into(), &self.challenge, scheme));
                 }
                 check_requirements(

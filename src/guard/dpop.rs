@@ -409,7 +409,8 @@ impl Presented {
 }
 
 /// The binding rule (RFC 9449 §7, rule I.49): a token with `cnf.jkt` needs a proof by that
-/// key, and a DPoP-presented token needs `cnf.jkt`. Other `cnf` members are tolerated.
+/// key, and a DPoP-presented token needs `cnf.jkt`. Other `cnf` members are tolerated. A
+/// refusal is logged at debug.
 pub(crate) fn check_binding(
     claims: &dyn ClaimsView,
     presented: &Presented,
@@ -419,13 +420,15 @@ pub(crate) fn check_binding(
         .get("cnf")
         .and_then(|cnf| cnf.get("jkt"))
         .and_then(serde_json::Value::as_str);
-    match (presented, bound) {
-        (Presented::Dpop { jkt }, Some(bound)) if bound == jkt => Ok(()),
-        (Presented::Dpop { .. }, Some(_)) => Err(ErrorKind::DpopKeyMismatch),
-        (Presented::Dpop { .. }, None) => Err(ErrorKind::DpopUnboundToken),
-        (_, Some(_)) => Err(ErrorKind::DpopBoundToken),
-        (_, None) => Ok(()),
-    }
+    let refused = match (presented, bound) {
+        (Presented::Dpop { jkt }, Some(bound)) if bound == jkt => return Ok(()),
+        (Presented::Dpop { .. }, Some(_)) => ErrorKind::DpopKeyMismatch,
+        (Presented::Dpop { .. }, None) => ErrorKind::DpopUnboundToken,
+        (_, Some(_)) => ErrorKind::DpopBoundToken,
+        (_, None) => return Ok(()),
+    };
+    tracing::debug!(kind = refused.code(), "token refused: DPoP binding");
+    Err(refused)
 }
 
 #[cfg(test)]

@@ -17,8 +17,7 @@ use crate::guard::future::{ResponseFuture, Validation};
 use crate::guard::layer::{GuardLayer, GuardSettings};
 use crate::guard::response::OnRejection;
 use crate::verify::claims::Claims;
-use crate::verify::validator::Validator;
-use crate::verify::validator::now;
+use crate::verify::validator::{Validator, now};
 
 /// Validates the bearer token of each request before the inner service sees it.
 ///
@@ -169,9 +168,9 @@ where
 }
 
 impl<S, T, H> Guard<S, T, H> {
-    /// A DPoP request whose proof passed: the token is validated (or taken from the cache)
-    /// and the proof recorded against replay, on every request. The binding of the two is
-    /// decided with everything else in `decide`.
+    /// A DPoP request whose proof passed: the token is validated (or taken from the cache),
+    /// its binding to the proof's key checked, and the proof recorded against replay, on every
+    /// request. `decide` runs the same binding check with everything else.
     fn validate_bound<ReqBody, ResBody>(
         &self,
         request: Request<ReqBody>,
@@ -199,10 +198,7 @@ impl<S, T, H> Guard<S, T, H> {
             // Recorded once the token is valid and bound to the proof's key (the decision
             // checks the binding again, with everything else), so that a store only holds
             // proofs of requests that pass.
-            if let Err(kind) = check_binding(claims.as_view(), &presented) {
-                tracing::debug!(kind = kind.code(), "token refused: DPoP binding");
-                return Err(AuthError::from(kind));
-            }
+            check_binding(claims.as_view(), &presented)?;
             proof.record().await?;
             Ok(claims)
         });

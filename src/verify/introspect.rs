@@ -28,7 +28,7 @@ use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::jwks::FetchError;
 use crate::jwks::KeyStore;
 use crate::jwks::discovery::{Endpoint, discover};
-use crate::jwks::fetch::{Fetcher, check_url, has_userinfo};
+use crate::jwks::fetch::{Fetcher, check_url};
 use crate::jwks::key::{AlgSet, parse_alg};
 use crate::verify::claims::Claims;
 use crate::verify::json::StrictObject;
@@ -159,14 +159,10 @@ impl Introspection {
             )?),
             None => None,
         };
+        // `IssuerEntry::build` has refused an issuer URL with credentials already.
         let discovery = match &endpoint {
             Some(_) => None,
-            None => {
-                if Url::parse(issuer).is_ok_and(|url| has_userinfo(&url)) {
-                    return Err(ConfigError::CredentialsInUrl { setting: "issuer" });
-                }
-                Some(check_url("issuer", issuer, allow_insecure_http)?)
-            }
+            None => Some(check_url("issuer", issuer, allow_insecure_http)?),
         };
         Ok(Introspector {
             issuer: Arc::clone(issuer),
