@@ -260,7 +260,9 @@ mod verify;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::extract;
-pub use guard::{challenge, credential as token, form, metadata, require_scope, response};
+pub use guard::{
+    challenge, credential as token, form, metadata, readiness, require_scope, response,
+};
 pub use verify::{claim_path, predicate, scope};
 
 /// DPoP, sender-constrained tokens (RFC 9449): the guard's settings ([`Dpop`](dpop::Dpop)),
@@ -292,11 +294,12 @@ pub use guard::form::{FormToken, FormTokenLayer};
 pub use guard::future::{RejectOr, ResponseFuture};
 pub use guard::layer::GuardLayer;
 pub use guard::metadata::{MetadataService, ResourceMetadata};
+pub use guard::readiness::ReadinessService;
 pub use guard::require_scope::{RequireScope, RequireScopeLayer};
 pub use guard::response::{DefaultRejection, InheritRejection, OnRejection, Rejection};
 pub use guard::service::Guard;
 pub use jsonwebtoken::Algorithm;
-pub use jwks::{FetchError, KeyState, KeyStatus};
+pub use jwks::{FetchError, KeyState, KeyStatus, Readiness};
 #[cfg(feature = "mcp")]
 pub use mcp::{McpToolScopes, McpToolScopesLayer};
 pub use verify::claim_path::ClaimPath;

@@ -12,6 +12,7 @@ pub mod form;
 pub(crate) mod future;
 pub(crate) mod layer;
 pub mod metadata;
+pub mod readiness;
 pub mod require_scope;
 pub mod response;
 pub(crate) mod service;

@@ -13,7 +13,8 @@ pub(crate) mod key;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -131,6 +132,25 @@ pub struct KeyStatus {
     pub consecutive_failures: u32,
 }
 
+/// What a readiness probe needs: whether every trusted issuer's keys can serve, and each
+/// one's [`KeyStatus`]. Returned by [`Validator::readiness`](crate::Validator::readiness).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Readiness {
+    /// Each trusted issuer's keys, sorted by issuer.
+    pub issuers: Vec<KeyStatus>,
+}
+
+impl Readiness {
+    /// Whether tokens of every trusted issuer can be verified now: no issuer's keys are
+    /// [`KeyState::Unavailable`] (stale keys still serve).
+    pub fn is_ready(&self) -> bool {
+        self.issuers
+            .iter()
+            .all(|issuer| issuer.state != KeyState::Unavailable)
+    }
+}
+
 /// Whether an issuer's keys can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -183,6 +203,8 @@ pub(crate) struct KeyStore {
     current: ArcSwapOption<Loaded>,
     gate: Mutex<Gate>,
     done: watch::Sender<u64>,
+    /// Whether a background task is loading the keys for a readiness probe.
+    loading: AtomicBool,
     /// A fault for tests: every fetch panics once its answer is in.
     #[cfg(test)]
     panic_in_fetch: std::sync::atomic::AtomicBool,
@@ -207,6 +229,7 @@ impl KeyStore {
             current: ArcSwapOption::new(current),
             gate: Mutex::new(Gate::default()),
             done: watch::channel(0).0,
+            loading: AtomicBool::new(false),
             #[cfg(test)]
             panic_in_fetch: std::sync::atomic::AtomicBool::new(false),
         }
@@ -287,7 +310,10 @@ impl KeyStore {
     }
 
     fn refresh_in_background(self: &Arc<Self>) {
-        if let Step::Lead(_) = self.step(Trigger::Due, *self.done.borrow()) {
+        // Read apart: a `watch::Ref` alive during `step` would hold the channel's lock while
+        // taking the gate, the reverse of a finishing refresh's order.
+        let seen = *self.done.borrow();
+        if let Step::Lead(_) = self.step(Trigger::Due, seen) {
             tokio::spawn(Arc::clone(self).refresh());
         }
     }
@@ -326,17 +352,75 @@ impl KeyStore {
         Step::Lead(self.done.subscribe())
     }
 
+    /// For a 503's `Retry-After`: whole seconds, so at least one.
     fn retry_after(&self) -> Duration {
+        self.until_retry().max(Duration::from_secs(1))
+    }
+
+    /// How long the backoff holds the next fetch back.
+    fn until_retry(&self) -> Duration {
         self.gate()
             .retry_at
             .map(|at| at.saturating_duration_since(Instant::now()))
             .unwrap_or_default()
-            .max(Duration::from_secs(1))
     }
 
     /// Loads the keys if they are not loaded yet, awaiting the fetch.
     pub(crate) async fn warm_up(self: &Arc<Self>) -> Result<(), AuthError> {
         self.keys_for(None).await.map(drop)
+    }
+
+    /// For readiness probes, without waiting: when the keys are not loaded, makes sure a
+    /// background task is loading them, retrying with backoff until it succeeds; when they
+    /// are due for a refresh, starts it. A service without traffic thus loads its keys as
+    /// soon as the identity provider answers, and keeps them fresh while it is probed.
+    pub(crate) fn keep_loaded(self: &Arc<Self>) {
+        if matches!(self.source, KeySource::Static(_))
+            || tokio::runtime::Handle::try_current().is_err()
+        {
+            return;
+        }
+        match self.usable() {
+            Some(loaded) if Instant::now() >= loaded.refresh_at => self.refresh_in_background(),
+            Some(_) => {}
+            None => {
+                if !self.loading.swap(true, Ordering::AcqRel) {
+                    tokio::spawn(Self::load_until_usable(Arc::downgrade(self)));
+                }
+            }
+        }
+    }
+
+    /// Loads the keys, retrying as the backoff allows, until they are usable or the store
+    /// is dropped (holding it only weakly in between, so a dropped validator stops it).
+    async fn load_until_usable(store: Weak<Self>) {
+        loop {
+            let wait = {
+                let Some(store) = store.upgrade() else { return };
+                if store.usable().is_some() {
+                    store.loading.store(false, Ordering::Release);
+                    // A probe that ran between the check and the store found the flag set:
+                    // nothing is lost, the keys are usable.
+                    return;
+                }
+                let seen = *store.done.borrow();
+                match store.step(Trigger::Missing, seen) {
+                    Step::Lead(_) => {
+                        // In its own task, like every refresh, so that it always settles.
+                        let _ = tokio::spawn(Arc::clone(&store).refresh()).await;
+                        continue;
+                    }
+                    Step::Wait(mut done) => {
+                        drop(store);
+                        let _ = done.changed().await;
+                        continue;
+                    }
+                    // Never a busy loop, whatever the configured backoff.
+                    Step::Skip => store.until_retry().max(Duration::from_millis(10)),
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
     }
 
     pub(crate) fn status(&self) -> KeyStatus {

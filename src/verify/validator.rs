@@ -17,7 +17,7 @@ use crate::defaults;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::jwks::fetch::Fetcher;
 use crate::jwks::key::{AlgSet, parse_alg};
-use crate::jwks::{KeyStatus, RefreshPolicy};
+use crate::jwks::{KeyStatus, Readiness, RefreshPolicy};
 use crate::verify::cache::{Binding, TokenCache};
 use crate::verify::claims::{Claims, JsonClaims};
 use crate::verify::introspect::{Answer, IntrospectionCache};
@@ -419,11 +419,44 @@ fn refused(kind: ErrorKind, issuer: Option<&str>, kid: Option<&str>, alg: Option
 }
 
 impl<T> Validator<T> {
-    /// The state of each trusted issuer's keys: wire it to a readiness probe.
+    /// The state of each trusted issuer's keys, as they are: reading it loads nothing. For a
+    /// readiness probe, use [`readiness`](Self::readiness), which also loads them.
     pub fn key_status(&self) -> Vec<KeyStatus> {
         let mut all: Vec<KeyStatus> = self.entries().map(|i| i.keys.status()).collect();
         all.sort_by(|a, b| a.issuer.cmp(&b.issuer));
         all
+    }
+
+    /// Whether the guard can verify tokens now, for a readiness probe; never waits.
+    ///
+    /// Each call also keeps the keys loaded: an issuer whose keys are not loaded gets a
+    /// background task that fetches them, retrying with the configured backoff until the
+    /// identity provider answers, and keys due for a refresh are refreshed. So a probe on a
+    /// service without traffic turns ready as soon as the keys can be fetched, instead of
+    /// waiting for a token that the load balancer will not send before the probe passes.
+    /// Serve it over HTTP with [`ReadinessService`](crate::ReadinessService).
+    ///
+    /// Outside a tokio runtime nothing is started; the state is only reported.
+    ///
+    /// ```
+    /// # async fn probe() -> Result<(), bearer_guard::ConfigError> {
+    /// use bearer_guard::{Issuer, Validator};
+    ///
+    /// let validator = Validator::builder()
+    ///     .issuer(Issuer::new("https://idp.example.com").audience("https://api.example.com"))
+    ///     .build()?;
+    /// // Not ready before the first fetch completes; the call has started it.
+    /// assert!(!validator.readiness().is_ready());
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(probe()).unwrap();
+    /// ```
+    pub fn readiness(&self) -> Readiness {
+        for issuer in self.entries() {
+            issuer.keys.keep_loaded();
+        }
+        Readiness {
+            issuers: self.key_status(),
+        }
     }
 
     /// Loads every issuer's keys now, awaiting the fetches (building the validator fetches
