@@ -27,6 +27,7 @@
 //! ```
 
 mod common;
+mod logs;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,7 @@ const USAGE: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    logs::init(PROGRAM, "warn");
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(message) => {

@@ -12,6 +12,7 @@
 //! the handler); a small hand-written router picks the stack by method and path.
 
 mod common;
+mod logs;
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -34,6 +35,7 @@ type Route = BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    logs::init("hyper_server", "info");
     let (validator, bind) = match common::from_env("hyper_server") {
         Ok(setup) => setup,
         Err(code) => return code,

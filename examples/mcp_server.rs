@@ -36,6 +36,7 @@
 //! | `create_order` | `orders:write` | adds an order (`item`, `quantity`) |
 
 mod common;
+mod logs;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -68,6 +69,7 @@ const CLIENTS: [(&str, &str, &[&str]); 2] = [
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    logs::init(PROGRAM, "info");
     let config = match common::Config::from_env() {
         Ok(config) => config,
         Err(message) => return common::usage(PROGRAM, &message),

@@ -6,6 +6,7 @@
 //! is checked, and the program exits non-zero if one is not what the guard should answer.
 
 mod api;
+mod logs;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    logs::init("quickstart", "warn");
     match run().await {
         Ok(0) => {
             println!("\nEvery answer was the expected one.");

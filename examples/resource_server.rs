@@ -21,6 +21,9 @@
 //! | `OAUTH_INTROSPECTION_CACHE_SECS` | optional: how long an active answer is reused at most (default 60; never past the token's `exp`; 0: never) |
 //! | `REDIS_URL` | optional: keep the DPoP replay store in Redis (`redis://127.0.0.1:6379`), shared by every instance; needs `--features redis` |
 //!
+//! `RUST_LOG` sets what is logged to stderr (default `info`: key loads, refreshes and fetch
+//! failures; `RUST_LOG=bearer_guard=debug,info` adds why each token was refused).
+//!
 //! Plain http is accepted for a loopback issuer (such as a local test issuer); anything else
 //! needs https.
 //!
@@ -41,9 +44,11 @@
 //! | `POST /write` | scope `write` |
 //! | `GET /admin` | scope `admin` |
 //! | `GET /whoami` | any valid token |
+//! | `GET /ready` | nothing: 200 once the issuer's keys are loaded, 503 before (for a readiness probe) |
 
 mod api;
 mod common;
+mod logs;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -54,6 +59,7 @@ const PROGRAM: &str = "resource_server";
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    logs::init(PROGRAM, "info");
     let config = match common::Config::from_env() {
         Ok(config) => config,
         Err(message) => return common::usage(PROGRAM, &message),

@@ -419,3 +419,41 @@ async fn the_example_takes_dpop_and_introspection_from_the_environment() {
     assert_eq!(status, 401);
     assert!(challenge.unwrap().contains("not active"));
 }
+
+#[tokio::test]
+async fn the_example_turns_ready_by_itself_once_its_issuer_answers() {
+    use bearer_guard::testing::{JwksFault, TestIssuer};
+    let issuer = TestIssuer::start().await;
+    issuer.set_jwks_fault(JwksFault::Status(503));
+    // `start_example` sets OAUTH_AUDIENCE to AUDIENCE.
+    let (_child, base, _) = start_example(Some(issuer.issuer()), None).await;
+    let http = reqwest::Client::new();
+
+    // The provider is down: not ready, and the probe itself has started the loading.
+    let (status, _, body) = call(&http, &base, "GET", "/ready", None).await;
+    assert_eq!(status, 503, "{body}");
+    let report: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(report["ready"], false);
+    assert_eq!(report["issuers"][0]["state"], "unavailable");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while issuer.jwks_fetches() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no fetch started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Healed: the example retries on its own and turns ready; no token was ever sent.
+    issuer.set_jwks_fault(JwksFault::None);
+    loop {
+        let (status, _, body) = call(&http, &base, "GET", "/ready", None).await;
+        if status == 200 {
+            let report: Value = serde_json::from_str(&body).expect("JSON");
+            assert_eq!(report["issuers"][0]["state"], "fresh", "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let token = issuer.token().audience(AUDIENCE).scope("read").sign();
+    let (status, challenge, _) = call(&http, &base, "GET", "/read", Some(&token)).await;
+    assert_eq!(status, 200, "{challenge:?}");
+}

@@ -8,6 +8,7 @@
 //! | `GET /admin` | scope `admin` |
 //! | `GET /whoami` | any valid token |
 //! | `GET /.well-known/oauth-protected-resource` | nothing: the RFC 9728 metadata |
+//! | `GET /ready` | nothing: 200 once the issuer's keys are loaded, 503 before (readiness probe) |
 
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -41,6 +42,8 @@ pub(crate) fn app(
         .route("/admin", get(|| async { "admin ok" }))
         .route_layer(scoped("admin"));
 
+    // The probe loads the keys itself, so the API turns ready without any token traffic.
+    let ready = validator.readiness_service::<Body>();
     let guard = GuardLayer::new(validator).resource_metadata(&metadata)?;
     // The guard wraps every protected route; the scope checks run inside it, after the token
     // has been validated.
@@ -56,6 +59,7 @@ pub(crate) fn app(
 
     let mut app = Router::new()
         .route("/public", get(|| async { "public" }))
+        .route_service("/ready", ready)
         .merge(protected);
     for path in metadata.paths() {
         app = app.route_service(path, metadata.service::<Body>());
