@@ -260,7 +260,7 @@ mod verify;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::extract;
-pub use guard::{challenge, credential as token, form, metadata, require_scope, response};
+pub use guard::{challenge, credential as token, form, grpc, metadata, require_scope, response};
 pub use verify::{claim_path, predicate, scope};
 
 /// DPoP, sender-constrained tokens (RFC 9449): the guard's settings ([`Dpop`](dpop::Dpop)),
@@ -290,6 +290,7 @@ pub use error::{AuthError, ConfigError, ErrorKind};
 pub use guard::credential::TokenSource;
 pub use guard::form::{FormToken, FormTokenLayer};
 pub use guard::future::{RejectOr, ResponseFuture};
+pub use guard::grpc::{GrpcRejections, GrpcScopes, GrpcScopesLayer, GrpcStatus};
 pub use guard::layer::GuardLayer;
 pub use guard::metadata::{MetadataService, ResourceMetadata};
 pub use guard::require_scope::{RequireScope, RequireScopeLayer};
