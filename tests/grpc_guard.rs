@@ -603,8 +603,13 @@ async fn route_layers_answer_grpc_too_with_or_without_a_guard() {
 
     // The whole-server form guards every service, the health service included.
     let (_, health) = tonic_health::server::health_reporter();
+    let server_wide = GrpcScopesLayer::new()
+        .method("/orders.v1.Orders/Read", ScopeRequirement::all(["read"]))
+        .unwrap();
+    // The first layer runs first: the guard, then the scopes.
     let router = Server::builder()
         .layer(GuardLayer::new(issuer.validator()))
+        .layer(server_wide)
         .add_service(health)
         .add_service(OrdersServer::new(OrdersService));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -625,5 +630,16 @@ async fn route_layers_answer_grpc_too_with_or_without_a_guard() {
     assert_eq!(
         call(&channel, "WhoAmI", &[&writer]).await,
         Outcome::Ok("orders-client write".into())
+    );
+    let answered = call(&channel, "Read", &[&writer]).await;
+    assert!(
+        matches!(
+            &answered,
+            Outcome::Refused {
+                code: Code::PermissionDenied,
+                ..
+            }
+        ),
+        "{answered:?}"
     );
 }
