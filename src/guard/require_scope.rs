@@ -8,7 +8,10 @@
 //! gets 500 and an error in the log, once: never a 401 that would blame a valid token.
 //!
 //! Rejections are shaped by the guard's [`on_rejection`](crate::GuardLayer::on_rejection)
-//! handler unless the layer is given its own.
+//! handler unless the layer is given its own. A gRPC request is refused the gRPC way
+//! (`PERMISSION_DENIED`, …; see [`crate::grpc`]), as the guard in front is set to, or by its
+//! content type when no guard is in front. For gRPC methods, [`GrpcScopesLayer`](crate::GrpcScopesLayer)
+//! declares the scopes of every method of a service in one layer.
 //!
 //! ```
 //! use axum::{Router, routing::{get, post}};
@@ -278,7 +281,8 @@ pub(crate) fn check_route<B>(
 }
 
 /// No guard ran before this layer, so no token was ever checked: a server error, never a 401
-/// that would send a client with a valid token to fetch another. Said once per process.
+/// that would send a client with a valid token to fetch another. Said once per process, by
+/// the first layer to find it.
 fn guard_missing(layer: &'static str) {
     static SAID: std::sync::Once = std::sync::Once::new();
     SAID.call_once(|| {
