@@ -440,6 +440,17 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// A [`GrpcScopesLayer`](crate::GrpcScopesLayer) method that is not
+    /// `/package.Service/Method` (or, on a layer for one service, not a method name), a
+    /// service name that is not `package.Service`, or a method declared twice.
+    InvalidGrpcMethod {
+        /// Which setting (`grpc method`, `grpc service`).
+        setting: &'static str,
+        /// The path or name as configured.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -513,6 +524,12 @@ impl fmt::Display for ConfigError {
             | Self::InvalidIntrospection { setting, problem } => {
                 write!(f, "{setting}: {problem}")
             }
+            // Debug formatting, so that whitespace and control characters show escaped.
+            Self::InvalidGrpcMethod {
+                setting,
+                value,
+                problem,
+            } => write!(f, "{setting} {value:?} {problem}"),
         }
     }
 }

@@ -146,6 +146,9 @@ where
             });
             Ok(inner.call(request))
         }
-        Err(rejection) => Err(respond(on_rejection, rejection)),
+        Err(rejection) => {
+            let rejection = rejection.for_request(settings.grpc, request.headers());
+            Err(respond(on_rejection, rejection))
+        }
     }
 }

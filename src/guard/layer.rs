@@ -9,6 +9,7 @@ use crate::error::ConfigError;
 use crate::guard::challenge::Challenge;
 use crate::guard::credential::{TokenSource, TokenSources};
 use crate::guard::dpop::{Dpop, DpopMode, DpopSettings};
+use crate::guard::grpc::GrpcRejections;
 use crate::guard::metadata::ResourceMetadata;
 use crate::guard::response::DefaultRejection;
 use crate::guard::service::Guard;
@@ -29,6 +30,8 @@ pub(crate) struct GuardSettings {
     pub(crate) metadata: Option<ResourceMetadata>,
     /// DPoP proofs (RFC 9449), when allowed or required.
     pub(crate) dpop: Option<DpopSettings>,
+    /// Which rejections are gRPC answers.
+    pub(crate) grpc: GrpcRejections,
 }
 
 /// Wraps a service so that every request must carry a valid access token.
@@ -71,6 +74,7 @@ impl<T> GuardLayer<T> {
                 sources: TokenSources::new(),
                 metadata: None,
                 dpop: None,
+                grpc: GrpcRejections::Auto,
             }),
             on_rejection: DefaultRejection,
         }
@@ -246,6 +250,29 @@ impl<T, H> GuardLayer<T, H> {
     pub fn token_source(mut self, source: TokenSource) -> Result<Self, ConfigError> {
         self.settings_mut().sources.add(source)?;
         Ok(self)
+    }
+
+    /// Which rejections are answered the gRPC way (HTTP 200 with `grpc-status` 16
+    /// UNAUTHENTICATED, 7 PERMISSION_DENIED, …; see [`crate::grpc`]) rather than with an HTTP
+    /// status. By default ([`GrpcRejections::Auto`]) those of gRPC requests, told by their
+    /// `content-type`. The [`RequireScopeLayer`](crate::RequireScopeLayer)s and
+    /// [`GrpcScopesLayer`](crate::GrpcScopesLayer)s under the guard follow this setting.
+    ///
+    /// ```
+    /// use bearer_guard::{GrpcRejections, GuardLayer, Issuer, Validator};
+    ///
+    /// # fn build() -> Result<(), bearer_guard::ConfigError> {
+    /// let validator = Validator::builder()
+    ///     .issuer(Issuer::new("https://idp.example.com").audience("https://orders.example.com"))
+    ///     .build()?;
+    /// // A proxy in front maps HTTP statuses to gRPC ones itself.
+    /// let guard = GuardLayer::new(validator).grpc_rejections(GrpcRejections::Never);
+    /// # Ok(()) }
+    /// # build().unwrap();
+    /// ```
+    pub fn grpc_rejections(mut self, mode: GrpcRejections) -> Self {
+        self.settings_mut().grpc = mode;
+        self
     }
 
     /// Replace the rejection response; see [`crate::response`]. It also shapes the rejections

@@ -1,6 +1,6 @@
 //! The tower side: requests in, responses out. Credential extraction, the guard's layer,
 //! service and future, per-route scope requirements, rejections and challenges, extractors.
-//! The only part of the crate that speaks HTTP statuses.
+//! The only part of the crate that speaks HTTP statuses (and gRPC ones).
 
 pub mod challenge;
 pub mod credential;
@@ -10,6 +10,7 @@ pub(crate) mod dpop;
 pub mod extract;
 pub mod form;
 pub(crate) mod future;
+pub mod grpc;
 pub(crate) mod layer;
 pub mod metadata;
 pub mod readiness;

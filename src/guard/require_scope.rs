@@ -8,7 +8,10 @@
 //! gets 500 and an error in the log, once: never a 401 that would blame a valid token.
 //!
 //! Rejections are shaped by the guard's [`on_rejection`](crate::GuardLayer::on_rejection)
-//! handler unless the layer is given its own.
+//! handler unless the layer is given its own. A gRPC request is refused the gRPC way
+//! (`PERMISSION_DENIED`, …; see [`crate::grpc`]), as the guard in front is set to, or by its
+//! content type when no guard is in front. For gRPC methods, [`GrpcScopesLayer`](crate::GrpcScopesLayer)
+//! declares the scopes of every method of a service in one layer.
 //!
 //! ```
 //! use axum::{Router, routing::{get, post}};
@@ -56,6 +59,7 @@ use crate::error::{ConfigError, ErrorKind};
 use crate::guard::challenge::Challenge;
 use crate::guard::decision::{GuardContext, check_requirements};
 use crate::guard::future::RejectOr;
+use crate::guard::grpc::GrpcRejections;
 use crate::guard::response::{InheritRejection, OnRejection, Rejection, respond};
 use crate::verify::predicate::ClaimPredicate;
 use crate::verify::scope::{Requirements, ScopeRequirement};
@@ -211,52 +215,82 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let rejection = match request.extensions().get::<GuardContext>() {
+        match check_route(
+            &request,
+            Some(&self.requirements),
+            "route",
+            "RequireScopeLayer",
+        ) {
+            Ok(()) => RejectOr::inner(self.inner.call(request)),
+            Err(rejection) => RejectOr::rejected(respond(&self.on_rejection, rejection)),
+        }
+    }
+}
+
+/// The check of a layer under the guard ([`RequireScope`], and `GrpcScopes` by gRPC method):
+/// `requirements` (`None`: nothing beyond the guard's) against the token the guard let
+/// through, the rejection in the form the request is answered in. `whose` names the
+/// requirement in the log, `layer` the layer when no guard is in front.
+pub(crate) fn check_route<B>(
+    request: &Request<B>,
+    requirements: Option<&Requirements>,
+    whose: &'static str,
+    layer: &'static str,
+) -> Result<(), Rejection> {
+    let context = request.extensions().get::<GuardContext>();
+    let judged = match (context, requirements) {
+        (None, _) => {
+            guard_missing(layer);
+            Err(Rejection::new(
+                ErrorKind::GuardMissing.into(),
+                &Challenge::default(),
+            ))
+        }
+        (Some(_), None) => Ok(()),
+        (
             Some(GuardContext {
                 settings,
                 claims: Some(claims),
                 scheme,
-            }) => match check_requirements(
-                &self.requirements,
-                &settings.challenge,
-                *scheme,
-                &**claims,
-                "route",
-            ) {
-                Ok(()) => return RejectOr::inner(self.inner.call(request)),
-                Err(rejection) => rejection,
-            },
-            // Let through anonymously by an optional guard: it must authenticate first.
+            }),
+            Some(requirements),
+        ) => check_requirements(requirements, &settings.challenge, *scheme, &**claims, whose),
+        // Let through anonymously by an optional guard: it must authenticate first.
+        (
             Some(GuardContext {
                 settings,
                 claims: None,
                 ..
-            }) => {
-                tracing::debug!(
-                    kind = ErrorKind::MissingCredentials.code(),
-                    "anonymous request refused by the route's requirement"
-                );
-                Rejection::new(ErrorKind::MissingCredentials.into(), &settings.challenge)
-            }
-            None => {
-                guard_missing();
-                Rejection::new(ErrorKind::GuardMissing.into(), &Challenge::default())
-            }
-        };
-        RejectOr::rejected(respond(&self.on_rejection, rejection))
-    }
+            }),
+            Some(_),
+        ) => {
+            tracing::debug!(
+                kind = ErrorKind::MissingCredentials.code(),
+                requirement = whose,
+                "anonymous request refused by a requirement"
+            );
+            Err(Rejection::new(
+                ErrorKind::MissingCredentials.into(),
+                &settings.challenge,
+            ))
+        }
+    };
+    // Without a guard in front, its setting is unknown: the default, by content type.
+    let grpc = context.map_or(GrpcRejections::Auto, |c| c.settings.grpc);
+    judged.map_err(|rejection| rejection.for_request(grpc, request.headers()))
 }
 
 /// No guard ran before this layer, so no token was ever checked: a server error, never a 401
-/// that would send a client with a valid token to fetch another. Said once per process.
-fn guard_missing() {
+/// that would send a client with a valid token to fetch another. Said once per process, by
+/// the first layer to find it.
+fn guard_missing(layer: &'static str) {
     static SAID: std::sync::Once = std::sync::Once::new();
     SAID.call_once(|| {
         tracing::error!(
-            "RequireScopeLayer found no GuardLayer in front of it and answers 500: add \
-             GuardLayer after RequireScopeLayer (in axum, `.route_layer(RequireScopeLayer::…)` \
-             then `.route_layer(GuardLayer::new(…))`; with tower's ServiceBuilder, the guard's \
-             `.layer(…)` first)"
+            "{layer} found no GuardLayer in front of it and answers 500: add GuardLayer after \
+             {layer} (in axum, `.route_layer({layer}::…)` then `.route_layer(GuardLayer::new(…))`; \
+             with tower's ServiceBuilder or tonic's Server::builder, the guard's `.layer(…)` \
+             first; with tonic's add_service, `GuardLayer::new(…).layer({layer}….layer(svc))`)"
         );
     });
 }

@@ -12,6 +12,13 @@
 //! | a `Claims<U>` extractor on a guard of another claims type | 500 | none |
 //! | a guard reading form bodies without [`FormTokenLayer`](crate::FormTokenLayer) in front | 500 | none |
 //!
+//! A gRPC request (see [`GrpcRejections`]) is answered the gRPC way instead: HTTP 200, no
+//! body, and the status in the headers (a trailers-only response): `grpc-status` 16
+//! UNAUTHENTICATED for a 401, 7 PERMISSION_DENIED for a 403, 3 INVALID_ARGUMENT for a 400, 14
+//! UNAVAILABLE for a 503 and 13 INTERNAL for a 500 ([`GrpcStatus`]), a `grpc-message` (the
+//! kind's [`description`](ErrorKind::description)), and the same `WWW-Authenticate`,
+//! `DPoP-Nonce` and `Retry-After` headers as the HTTP answer.
+//!
 //! Every rejection response carries its [`ErrorKind`] in its extensions, for outer layers.
 //! Replace the default response with [`GuardLayer::on_rejection`](crate::GuardLayer::on_rejection);
 //! the handler set on the guard also shapes the rejections of every `RequireScopeLayer` under
@@ -51,11 +58,12 @@
 use std::fmt;
 
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::challenge::{Challenge, Scheme};
 use crate::guard::dpop::DPOP_NONCE;
+use crate::guard::grpc::{self, GrpcRejections, GrpcStatus};
 use crate::verify::scope::{Scopes, Unmet};
 
 /// A decided rejection: its cause, status and headers, before it becomes a response.
@@ -65,6 +73,8 @@ pub struct Rejection {
     /// One challenge per scheme the guard accepts (RFC 9110 §11.6.1 allows several).
     www_authenticate: Vec<HeaderValue>,
     dpop_nonce: Option<HeaderValue>,
+    /// Answered as gRPC (set by [`for_request`](Self::for_request)).
+    grpc: bool,
 }
 
 impl Rejection {
@@ -94,6 +104,7 @@ impl Rejection {
             error,
             www_authenticate,
             dpop_nonce: None,
+            grpc: false,
         }
     }
 
@@ -116,6 +127,7 @@ impl Rejection {
                     scheme,
                 ),
                 dpop_nonce: None,
+                grpc: false,
             },
         }
     }
@@ -123,6 +135,13 @@ impl Rejection {
     /// Send `nonce` in a `DPoP-Nonce` header (RFC 9449 §8).
     pub(crate) fn with_dpop_nonce(mut self, nonce: Option<HeaderValue>) -> Self {
         self.dpop_nonce = nonce;
+        self
+    }
+
+    /// The rejection of a request with `headers`: answered the gRPC way when `mode` says it
+    /// is a gRPC request. Every layer sets this before its handler sees the rejection.
+    pub(crate) fn for_request(mut self, mode: GrpcRejections, headers: &HeaderMap) -> Self {
+        self.grpc = mode.applies_to(headers);
         self
     }
 
@@ -136,7 +155,9 @@ impl Rejection {
         &self.error
     }
 
-    /// 400, 401, 403, 500 (layers in the wrong order) or 503.
+    /// 400, 401, 403, 500 (layers in the wrong order) or 503: the status of the HTTP answer.
+    /// A gRPC answer ([`is_grpc`](Self::is_grpc)) is sent with 200 and
+    /// [`grpc_status`](Self::grpc_status) instead.
     pub fn status(&self) -> StatusCode {
         match self.kind() {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
@@ -150,6 +171,68 @@ impl Rejection {
             | ErrorKind::IntrospectionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
+    }
+
+    /// Whether the request is a gRPC one, to be answered the gRPC way (see
+    /// [`GrpcRejections`]): [`to_response`](Self::to_response) then builds a trailers-only
+    /// gRPC response. A custom [`OnRejection`] handler that adds a body should leave it empty
+    /// for these, as gRPC clients read none.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bearer_guard::{GrpcStatus, GuardLayer, Issuer, Rejection, Validator};
+    /// use http::{Request, Response, header};
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    ///
+    /// // JSON for HTTP clients; gRPC clients get the standard gRPC answer.
+    /// fn json_or_grpc(rejection: Rejection) -> Response<String> {
+    ///     let mut response = rejection.to_response::<String>();
+    ///     if rejection.is_grpc() {
+    ///         return response;
+    ///     }
+    ///     *response.body_mut() = format!(r#"{{"error":"{}"}}"#, rejection.kind().code());
+    ///     response
+    ///         .headers_mut()
+    ///         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    ///     response
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let validator = Validator::builder()
+    ///     .issuer(Issuer::new("https://idp.example.com").audience("api"))
+    ///     .build()
+    ///     .unwrap();
+    /// let service = ServiceBuilder::new()
+    ///     .layer(GuardLayer::new(validator).on_rejection(json_or_grpc))
+    ///     .service(service_fn(|_: Request<String>| async {
+    ///         Ok::<_, Infallible>(Response::new(String::from("orders")))
+    ///     }));
+    ///
+    /// let grpc = Request::post("/orders.v1.Orders/Read")
+    ///     .header("content-type", "application/grpc")
+    ///     .body(String::new())
+    ///     .unwrap();
+    /// let response = service.clone().oneshot(grpc).await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(response.headers()["grpc-status"], GrpcStatus::Unauthenticated.code().to_string());
+    /// assert!(response.body().is_empty());
+    ///
+    /// let plain = Request::get("/orders").body(String::new()).unwrap();
+    /// let response = service.oneshot(plain).await.unwrap();
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(response.body(), r#"{"error":"missing_credentials"}"#);
+    /// # }
+    /// ```
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
+    }
+
+    /// The gRPC status of this rejection, whether or not it is answered the gRPC way:
+    /// UNAUTHENTICATED (16) for a 401, PERMISSION_DENIED (7) for a 403, INVALID_ARGUMENT (3)
+    /// for a 400, UNAVAILABLE (14) for a 503, INTERNAL (13) for a 500.
+    pub fn grpc_status(&self) -> GrpcStatus {
+        GrpcStatus::for_http(self.status())
     }
 
     /// The first `WWW-Authenticate` challenge (absent for 500 and 503); see
@@ -178,10 +261,20 @@ impl Rejection {
     }
 
     /// The standard response: status, `WWW-Authenticate` or `Retry-After`, an empty body, and
-    /// the [`ErrorKind`] in the extensions.
+    /// the [`ErrorKind`] in the extensions. For a gRPC request ([`is_grpc`](Self::is_grpc)):
+    /// status 200, `content-type: application/grpc`, `grpc-status` and `grpc-message`, with
+    /// the same other headers, in a trailers-only response.
     pub fn to_response<B: Default>(&self) -> Response<B> {
         let mut response = Response::new(B::default());
-        *response.status_mut() = self.status();
+        if self.grpc {
+            grpc::trailers_only(
+                response.headers_mut(),
+                self.grpc_status(),
+                self.kind().description(),
+            );
+        } else {
+            *response.status_mut() = self.status();
+        }
         for challenge in &self.www_authenticate {
             response
                 .headers_mut()
@@ -205,6 +298,7 @@ impl fmt::Debug for Rejection {
         f.debug_struct("Rejection")
             .field("kind", &self.kind())
             .field("status", &self.status())
+            .field("grpc", &self.grpc)
             .finish()
     }
 }
