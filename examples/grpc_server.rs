@@ -33,9 +33,11 @@
 //! TLS-terminating proxy or mesh does.
 //!
 //! The first line printed on stdout is `listening on http://ADDR`, with the address actually
-//! bound (so `BIND=127.0.0.1:0` reports the port the system chose).
+//! bound (so `BIND=127.0.0.1:0` reports the port the system chose). `RUST_LOG` sets what is
+//! logged to stderr (default `info`; `RUST_LOG=bearer_guard=debug,info` adds each refusal).
 
 mod common;
+mod logs;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -107,6 +109,7 @@ fn reply(message: &str) -> Response<Reply> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    logs::init(PROGRAM, "info");
     let config = match common::Config::from_env() {
         Ok(config) => config,
         Err(message) => return common::usage(PROGRAM, &message),
