@@ -933,6 +933,37 @@ async fn logs_show_neither_the_secret_nor_the_tokens() {
         .unwrap();
     assert!(wrong.token().await.is_err());
 
+    // private_key_jwt: the assertions, taken at an endpoint that refuses them.
+    let assertions = Arc::new(Mutex::new(Vec::new()));
+    let taken = Arc::clone(&assertions);
+    let refusing = Router::new().route(
+        "/token",
+        post(move |form: axum::Form<Vec<(String, String)>>| {
+            let taken = Arc::clone(&taken);
+            async move {
+                let assertion = form.0.iter().find(|(name, _)| name == "client_assertion");
+                taken.lock().unwrap().push(assertion.unwrap().1.clone());
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [("content-type", "application/json")],
+                    r#"{"error":"invalid_client"}"#,
+                )
+            }
+        }),
+    );
+    let key = ClientKey::from_pem(&String::from_utf8(common::read_fixture("ed25519.pem")).unwrap())
+        .unwrap();
+    let keyed = TokenSource::builder_with_key("svc", key)
+        .token_endpoint(format!("{}/token", serve(refusing).await))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            keyed.token().await.unwrap_err().code(),
+            Some(&ErrorCode::InvalidClient)
+        );
+    }
+
     let text = logs.text();
     assert!(text.contains("access token obtained"), "{text}");
     assert!(text.contains("token request failed"), "{text}");
@@ -941,5 +972,12 @@ async fn logs_show_neither_the_secret_nor_the_tokens() {
     }
     for token in &tokens {
         assert!(!text.contains(token.secret()), "{text}");
+    }
+    let assertions = assertions.lock().unwrap().clone();
+    assert_eq!(assertions.len(), 2);
+    assert_ne!(assertions[0], assertions[1], "one per request");
+    for assertion in &assertions {
+        let signature = assertion.rsplit('.').next().unwrap();
+        assert!(!text.contains(signature), "{text}");
     }
 }

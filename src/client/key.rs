@@ -23,15 +23,16 @@ use crate::jwks::key::parse_alg;
 /// use bearer_guard::Algorithm;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rsa2048.pem"))?;
-/// // let pem = std::fs::read_to_string("/run/secrets/client-key.pem")?;
-/// let key = ClientKey::from_pem(&pem)?
+/// # use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+/// # let der = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?.to_pkcs8v1()?;
+/// // let key = ClientKey::from_pem(&std::fs::read_to_string("/run/secrets/client-key.pem")?)?
+/// let key = ClientKey::from_pkcs8_der(der.as_ref())?
 ///     .key_id("2026-05") // the `kid` the server knows the public key by
-///     .algorithm(Algorithm::PS256); // default for RSA: RS256
+///     .algorithm(Algorithm::ES256); // the only one for P-256; RSA keys choose (RS256 default)
 /// // What to register at the authorization server (or publish at your `jwks_uri`).
 /// let jwk = key.public_jwk();
 /// assert_eq!(jwk["kid"], "2026-05");
-/// assert_eq!(jwk["alg"], "PS256");
+/// assert_eq!(jwk["alg"], "ES256");
 /// assert!(jwk.get("d").is_none());
 /// # Ok(()) }
 /// ```

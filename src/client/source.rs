@@ -123,8 +123,10 @@ impl TokenSource {
     /// use bearer_guard::client::{ClientKey, TokenSource};
     /// use bearer_guard::testing::{TestClient, TestIssuer};
     ///
-    /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/ec-p256.pem"))?;
-    /// let key = ClientKey::from_pem(&pem)?.key_id("reports-1");
+    /// # use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    /// # let der = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?.to_pkcs8v1()?;
+    /// // let key = ClientKey::from_pem(&std::fs::read_to_string("/run/secrets/client-key.pem")?)?
+    /// let key = ClientKey::from_pkcs8_der(der.as_ref())?.key_id("reports-1");
     /// // The authorization server knows the public key (here: registered at a test issuer).
     /// let issuer = TestIssuer::builder()
     ///     .client(TestClient::with_key("reports", key.public_jwk()))

@@ -49,7 +49,7 @@
 //! | `POST /token` | the token endpoint, below |
 //! | `POST /introspect` | the introspection endpoint (RFC 7662, RFC 9701), see [Opaque tokens](#opaque-tokens-introspection-and-revocation), or the [`IntrospectionFault`] set |
 //! | `POST /revoke` | the revocation endpoint (RFC 7009) |
-//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `introspection_endpoint` and `revocation_endpoint` (with their `…_auth_methods_supported`, the same two), `introspection_signing_alg_values_supported` (the signing key's), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
+//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`, `private_key_jwt`), `token_endpoint_auth_signing_alg_values_supported` (RS256/384/512, PS256/384/512, ES256, ES384, EdDSA), `introspection_endpoint` and `revocation_endpoint` (with their `…_auth_methods_supported`, the same three), `introspection_signing_alg_values_supported` (the signing key's), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
 //! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
 //! | `GET`/`POST /authorize` | only with [`authorization_endpoint`](TestIssuerBuilder::authorization_endpoint) (which also adds the member to the metadata): 400 `unsupported_response_type` |
 //! | `GET /jwks` | the published keys, `Cache-Control: max-age=60` (see [`TestIssuerBuilder::jwks_max_age`]), or the [`JwksFault`] set |
@@ -68,13 +68,26 @@
 //!    `resource`), and `grant_type` must be there; else `invalid_request`. Empty parameters count
 //!    as absent (RFC 6749 §3.1).
 //! 2. The client authenticates with exactly one of `client_secret_basic` (`Authorization: Basic`,
-//!    with the id and secret form-urlencoded inside, RFC 6749 §2.3.1) and `client_secret_post`
-//!    (`client_id` and `client_secret` in the body). Both at once, or several `Authorization`
-//!    headers: `invalid_request`. None, an unknown client or a wrong secret: `invalid_client`
-//!    with **401** and `WWW-Authenticate: Basic realm="bearer-guard test issuer",
-//!    charset="UTF-8"`, whichever method was used (RFC 6749 §5.2 requires the challenge when
-//!    Basic was used; RFC 9110 §15.5.2 wants one on every 401). A client may have several valid
-//!    secrets at once (rotation without downtime, see [`TestIssuer::remove_client_secret`]).
+//!    with the id and secret form-urlencoded inside, RFC 6749 §2.3.1), `client_secret_post`
+//!    (`client_id` and `client_secret` in the body) and `private_key_jwt` (below). Two at once,
+//!    or several `Authorization` headers: `invalid_request`. None, an unknown client or a wrong
+//!    secret: `invalid_client` with **401** and `WWW-Authenticate: Basic realm="bearer-guard
+//!    test issuer", charset="UTF-8"`, whichever method was used (RFC 6749 §5.2 requires the
+//!    challenge when Basic was used; RFC 9110 §15.5.2 wants one on every 401). A client may
+//!    have several valid secrets at once (rotation without downtime, see
+//!    [`TestIssuer::remove_client_secret`]).
+//!
+//!    `private_key_jwt` (RFC 7523 §2.2, RFC 7521 §4.2), for clients registered with
+//!    [`TestClient::with_key`] or [`TestClient::with_jwks`] (which have no secret, as the
+//!    others have no key): `client_assertion_type`
+//!    `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (else `invalid_request`) and
+//!    `client_assertion`, a compact JWS with an asymmetric `alg`, verified with the client's
+//!    keys (the one its `kid` names, or any of its `alg`); `iss` = `sub` = the client id (and
+//!    = `client_id` when the form has one); `aud` naming the token endpoint's URL or the
+//!    issuer (a string or an array); `exp` present and in the future; a `jti` this issuer has
+//!    not accepted before for that client (until its `exp`). Anything else is 401
+//!    `invalid_client`, with the check that failed in `error_description`.
+//!    [`TestIssuer::last_client_auth_method`] tells which method the last client used.
 //! 3. `grant_type` other than `client_credentials`: `unsupported_grant_type`; a client marked
 //!    [`unauthorized`](TestClient::unauthorized): `unauthorized_client`.
 //! 4. `scope`: every scope-token must be one the client is allowed, else `invalid_scope` (the
