@@ -11,10 +11,12 @@
 //! | `OAUTH_TOKEN_URL` | the token endpoint, e.g. `https://idp.example.com/oauth2/token` |
 //! | `OAUTH_ISSUER` | or: the issuer, whose metadata names the token endpoint (discovery) |
 //! | `OAUTH_CLIENT_ID` | the client id (required) |
-//! | `OAUTH_CLIENT_SECRET` | the client secret (required) |
+//! | `OAUTH_CLIENT_SECRET` | the client secret (required, except with `private_key_jwt`) |
 //! | `OAUTH_SCOPE` | scopes to ask for, space-separated (default: the server's default) |
 //! | `OAUTH_RESOURCE` | the API the token is for, RFC 8707 (optional) |
-//! | `OAUTH_AUTH_METHOD` | `basic` (default: `client_secret_basic`) or `post` (`client_secret_post`) |
+//! | `OAUTH_AUTH_METHOD` | `basic` (default: `client_secret_basic`), `post` (`client_secret_post`) or `private_key_jwt` (RFC 7523: a client assertion signed with `OAUTH_CLIENT_KEY`, no secret) |
+//! | `OAUTH_CLIENT_KEY` | with `private_key_jwt`: the path of the client's private key, PEM (PKCS#8, or PKCS#1 RSA, or SEC1 EC; unencrypted); RSA signs with RS256, P-256 with ES256, Ed25519 with EdDSA |
+//! | `OAUTH_CLIENT_KEY_ID` | with `private_key_jwt`: the `kid` the server knows the key by (optional) |
 //! | `TARGET_URL` | a URL to GET with the token (optional) |
 //! | `OAUTH_DPOP` | `1`: DPoP-bound token (RFC 9449) for a key generated at start; the call sends `Authorization: DPoP` with a proof (default `0`: a bearer token) |
 //!
@@ -24,6 +26,12 @@
 //! OAUTH_ISSUER=https://idp.example.com OAUTH_CLIENT_ID=reports OAUTH_CLIENT_SECRET=… \
 //!   OAUTH_SCOPE="orders:read" TARGET_URL=https://api.example.com/orders \
 //!   cargo run --example client --features client
+//!
+//! # With a key instead of a secret (register its public half at the server first):
+//! openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client-key.pem
+//! OAUTH_ISSUER=https://idp.example.com OAUTH_CLIENT_ID=reports \
+//!   OAUTH_AUTH_METHOD=private_key_jwt OAUTH_CLIENT_KEY=client-key.pem \
+//!   cargo run --example client --features client
 //! ```
 
 mod common;
@@ -31,10 +39,13 @@ mod logs;
 
 use std::process::ExitCode;
 
-use bearer_guard::client::{AuthMethod, BearerError, BearerLayer, TokenError, TokenSource};
+use bearer_guard::client::{
+    AuthMethod, BearerError, BearerLayer, ClientKey, ReqwestService, TokenError, TokenSource,
+};
 use bearer_guard::dpop::DpopKey;
 use bytes::Bytes;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use http_body_util::BodyExt;
+use tower::{ServiceBuilder, ServiceExt};
 
 const PROGRAM: &str = "client";
 /// Exit code for a failed token request or call.
@@ -52,12 +63,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let builder = TokenSource::builder(&config.client_id, &config.client_secret);
+    let builder = match config.credential {
+        Credential::Secret(secret, method) => {
+            TokenSource::builder(&config.client_id, secret).auth_method(method)
+        }
+        Credential::Key(key) => TokenSource::builder_with_key(&config.client_id, key),
+    };
     let mut builder = match &config.endpoint {
         Endpoint::TokenUrl(url) => builder.token_endpoint(url),
         Endpoint::Issuer(issuer) => builder.issuer(issuer),
     };
-    builder = builder.auth_method(config.auth_method);
     if let Some(scope) = &config.scope {
         builder = builder.scope(scope);
     }
@@ -114,34 +129,20 @@ async fn main() -> ExitCode {
     }
 }
 
-/// GETs `target` with reqwest, through the bearer layer.
+/// GETs `target` with reqwest, through the bearer layer; the answer read whole.
 async fn call(
     source: TokenSource,
     target: &http::Uri,
 ) -> Result<http::Response<Bytes>, BearerError<reqwest::Error>> {
-    let http = reqwest::Client::new();
-    // reqwest's client speaks `reqwest::Request`; the layer speaks `http::Request`.
-    let reqwest_service = service_fn(move |request: http::Request<reqwest::Body>| {
-        let http = http.clone();
-        async move {
-            let response = http.execute(reqwest::Request::try_from(request)?).await?;
-            let mut converted = http::Response::builder()
-                .status(response.status())
-                .version(response.version());
-            if let Some(headers) = converted.headers_mut() {
-                *headers = response.headers().clone();
-            }
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>(converted.body(body).expect("parts of a valid response"))
-        }
-    });
     let client = ServiceBuilder::new()
         .layer(BearerLayer::new(source))
-        .service(reqwest_service);
+        .service(ReqwestService::new(reqwest::Client::new()));
     let request = http::Request::get(target.clone())
-        .body(reqwest::Body::from(""))
+        .body(())
         .expect("a valid request");
-    client.oneshot(request).await
+    let (parts, body) = client.oneshot(request).await?.into_parts();
+    let body = body.collect().await.map_err(BearerError::Service)?;
+    Ok(http::Response::from_parts(parts, body.to_bytes()))
 }
 
 /// A token error on stderr: for a refusal, the server's error code and description.
@@ -169,13 +170,17 @@ enum Endpoint {
     Issuer(String),
 }
 
+enum Credential {
+    Secret(String, AuthMethod),
+    Key(ClientKey),
+}
+
 struct Config {
     endpoint: Endpoint,
     client_id: String,
-    client_secret: String,
+    credential: Credential,
     scope: Option<String>,
     resource: Option<String>,
-    auth_method: AuthMethod,
     target: Option<http::Uri>,
     dpop: bool,
 }
@@ -199,13 +204,20 @@ impl Config {
                 );
             }
         };
-        let auth_method = match common::optional("OAUTH_AUTH_METHOD")?.as_deref() {
-            None => AuthMethod::Basic,
-            Some(m) if m.eq_ignore_ascii_case("basic") => AuthMethod::Basic,
-            Some(m) if m.eq_ignore_ascii_case("post") => AuthMethod::Post,
+        let secret = || common::required("OAUTH_CLIENT_SECRET", "the client secret");
+        let credential = match common::optional("OAUTH_AUTH_METHOD")?.as_deref() {
+            None => Credential::Secret(secret()?, AuthMethod::Basic),
+            Some(m) if m.eq_ignore_ascii_case("basic") => {
+                Credential::Secret(secret()?, AuthMethod::Basic)
+            }
+            Some(m) if m.eq_ignore_ascii_case("post") => {
+                Credential::Secret(secret()?, AuthMethod::Post)
+            }
+            Some(m) if m.eq_ignore_ascii_case("private_key_jwt") => Credential::Key(client_key()?),
             Some(other) => {
                 return Err(format!(
-                    "OAUTH_AUTH_METHOD is `{other}`: set it to `basic` or `post`"
+                    "OAUTH_AUTH_METHOD is `{other}`: set it to `basic`, `post` or \
+                     `private_key_jwt`"
                 ));
             }
         };
@@ -218,15 +230,30 @@ impl Config {
             dpop,
             endpoint,
             client_id: common::required("OAUTH_CLIENT_ID", "the client id")?,
-            client_secret: common::required("OAUTH_CLIENT_SECRET", "the client secret")?,
+            credential,
             scope: common::optional("OAUTH_SCOPE")?,
             resource: common::optional("OAUTH_RESOURCE")?,
-            auth_method,
             target: common::optional("TARGET_URL")?
                 .map(absolute_url)
                 .transpose()?,
         })
     }
+}
+
+/// The key of `OAUTH_CLIENT_KEY` (a PEM file), with `OAUTH_CLIENT_KEY_ID` as its `kid`.
+fn client_key() -> Result<ClientKey, String> {
+    let path = common::required(
+        "OAUTH_CLIENT_KEY",
+        "the path of the client's private key (PEM) for private_key_jwt",
+    )?;
+    // The error names the file and the problem, never the contents.
+    let pem = std::fs::read_to_string(&path)
+        .map_err(|e| format!("OAUTH_CLIENT_KEY `{path}` cannot be read: {e}"))?;
+    let key = ClientKey::from_pem(&pem).map_err(|e| format!("OAUTH_CLIENT_KEY `{path}`: {e}"))?;
+    Ok(match common::optional("OAUTH_CLIENT_KEY_ID")? {
+        Some(kid) => key.key_id(kid),
+        None => key,
+    })
 }
 
 fn absolute_url(value: String) -> Result<http::Uri, String> {

@@ -1,15 +1,15 @@
 //! The client's side of DPoP: a key pair and the proofs it signs (RFC 9449 §4). Used by the
 //! `client` module and by tests (`testing::TestIssuer`), and open to users' own tests.
 
+pub(crate) mod signing;
+
 use std::fmt;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value, json};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use serde_json::{Map, Value};
 
 use crate::verify::dpop::{access_token_hash, jwk_thumbprint};
+use signing::{Pair, SigningKey};
 
 /// A DPoP key: an ES256 (P-256) key pair that signs proofs. Its [`thumbprint`](Self::thumbprint)
 /// is the `cnf.jkt` of the tokens bound to it.
@@ -28,7 +28,7 @@ use crate::verify::dpop::{access_token_hash, jwk_thumbprint};
 ///
 /// Its `Debug` shows the thumbprint, never the private key.
 pub struct DpopKey {
-    pair: EcdsaKeyPair,
+    key: SigningKey,
     jwk: Value,
     thumbprint: String,
 }
@@ -68,18 +68,11 @@ impl DpopKey {
     }
 
     fn from_pair(pair: EcdsaKeyPair) -> Self {
-        // Uncompressed point: 0x04 ‖ x ‖ y.
-        let point = &pair.public_key().as_ref()[1..];
-        let (x, y) = point.split_at(point.len() / 2);
-        let jwk = json!({
-            "kty": "EC",
-            "crv": "P-256",
-            "x": URL_SAFE_NO_PAD.encode(x),
-            "y": URL_SAFE_NO_PAD.encode(y),
-        });
+        let key = SigningKey::new(Pair::Ec(pair));
+        let jwk = key.public_jwk();
         let thumbprint = jwk_thumbprint(&jwk).expect("an EC JWK has a thumbprint");
         Self {
-            pair,
+            key,
             jwk,
             thumbprint,
         }
@@ -106,7 +99,7 @@ impl DpopKey {
     pub fn proof(&self, method: &str, url: &str) -> ProofBuilder<'_> {
         let htu = url.split(['?', '#']).next().unwrap_or(url);
         let mut claims = Map::new();
-        claims.insert("jti".into(), Value::String(random_jti()));
+        claims.insert("jti".into(), Value::String(signing::random_id(16)));
         claims.insert("htm".into(), Value::String(method.to_owned()));
         claims.insert("htu".into(), Value::String(htu.to_owned()));
         claims.insert("iat".into(), Value::from(unix_now()));
@@ -180,20 +173,9 @@ impl ProofBuilder<'_> {
     /// # Panics
     /// If signing fails (aws-lc-rs does not on a working system).
     pub fn sign(self) -> String {
-        let encode = |map: Map<String, Value>| {
-            URL_SAFE_NO_PAD.encode(Value::Object(map).to_string().as_bytes())
-        };
-        let mut jws = encode(self.header);
-        jws.push('.');
-        jws.push_str(&encode(self.claims));
-        let signature = self
+        self.key
             .key
-            .pair
-            .sign(&SystemRandom::new(), jws.as_bytes())
-            .expect("signing a DPoP proof");
-        jws.push('.');
-        jws.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
-        jws
+            .sign_compact(&Value::Object(self.header), &Value::Object(self.claims))
     }
 }
 
@@ -209,12 +191,6 @@ fn set(map: &mut Map<String, Value>, name: &str, value: Value) {
     } else {
         map.insert(name.to_owned(), value);
     }
-}
-
-fn random_jti() -> String {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator works");
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn unix_now() -> i64 {

@@ -451,6 +451,26 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// How a [`client::TokenSource`](crate::client::TokenSource) (feature `client`)
+    /// authenticates cannot work: a method that does not fit its credential (a secret
+    /// method with a key, `private_key_jwt` with a secret), a key algorithm the key cannot
+    /// sign with, an assertion audience it cannot know.
+    InvalidClientAuth {
+        /// Which setting (`auth_method`, `client_key.algorithm`, `assertion_audience`).
+        setting: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// An origin given to [`client::BearerLayer::by_origin`](crate::client::BearerLayer::by_origin)
+    /// (feature `client`) is not an `http`/`https` origin (scheme, host, port; nothing
+    /// more), is given twice, or none is given.
+    InvalidOrigin {
+        /// The origin as given, with anything that may be a user name or password replaced
+        /// by `[redacted]`.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -521,7 +541,8 @@ impl fmt::Display for ConfigError {
                 write!(f, "tool `{name}` is given a scope requirement twice")
             }
             Self::InvalidDpop { setting, problem }
-            | Self::InvalidIntrospection { setting, problem } => {
+            | Self::InvalidIntrospection { setting, problem }
+            | Self::InvalidClientAuth { setting, problem } => {
                 write!(f, "{setting}: {problem}")
             }
             // Debug formatting, so that whitespace and control characters show escaped.
@@ -530,6 +551,7 @@ impl fmt::Display for ConfigError {
                 value,
                 problem,
             } => write!(f, "{setting} {value:?} {problem}"),
+            Self::InvalidOrigin { value, problem } => write!(f, "origin `{value}` {problem}"),
         }
     }
 }

@@ -354,7 +354,7 @@
 //! |---|---|
 //! | `axum` | extractors: [`Claims<T>`], `Option<Claims<T>>`, [`Scopes`] |
 //! | `test-util` | `testing::TestIssuer`: an in-process authorization server for tests |
-//! | `client` | `client`: a client credentials token source and an outgoing-request layer |
+//! | `client` | `client`: a client credentials token source (client secret or `private_key_jwt`, your own reqwest client if you like), an outgoing-request layer, and a tower service over reqwest |
 //! | `mcp` | `mcp`: per-tool scopes for MCP servers over Streamable HTTP (`McpToolScopesLayer`) |
 //! | `redis` | `dpop::RedisReplayStore`: the DPoP replay store of a fleet, in Redis |
 //! | `tonic` | tonic's `NamedService` for [`Guard`], [`RequireScope`] and [`GrpcScopes`] (so that `Server::add_service` takes a guarded service), and `tonic::Code` from [`GrpcStatus`]; gRPC rejections and [`GrpcScopesLayer`] need no feature |

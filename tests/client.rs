@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use bearer_guard::client::{
-    AccessToken, AuthMethod, Bearer, BearerError, BearerLayer, ErrorCode, ReplayBody, TokenError,
-    TokenSource,
+    AccessToken, AuthMethod, Bearer, BearerError, BearerLayer, ClientKey, EndpointErrorKind,
+    ErrorCode, ReplayBody, TokenError, TokenSource,
 };
 use bearer_guard::testing::{TestClient, TestIssuer};
 use bytes::Bytes;
@@ -471,21 +471,30 @@ async fn refusals_the_issuer_cannot_produce_are_typed_too() {
         assert_eq!(refusal.code(), &code);
         assert_eq!(refusal.description(), Some("said the server"));
         assert_eq!(refusal.uri(), Some("https://e/x"));
-        assert_eq!(
-            error.to_string(),
-            format!(
-                "the token endpoint refused: {wire}: said the server (HTTP 400), see https://e/x"
-            )
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with("the token endpoint http://127.0.0.1:"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with(&format!(
+                "/token refused the request: {wire}: said the server (HTTP 400), see https://e/x"
+            )),
+            "{shown}"
         );
     }
-    assert!(matches!(
-        token_from_stub(500, json!("oops")).await,
-        Err(TokenError::Endpoint(bearer_guard::FetchError::Status(500)))
-    ));
-    assert!(matches!(
-        token_from_stub(200, json!({"token_type": "Bearer"})).await,
-        Err(TokenError::Endpoint(bearer_guard::FetchError::Invalid(_)))
-    ));
+    let kind = |result: Result<AccessToken, TokenError>| match result {
+        Err(TokenError::Endpoint(error)) => (error.kind(), error.status()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        kind(token_from_stub(500, json!("oops")).await),
+        (EndpointErrorKind::Status, Some(500))
+    );
+    assert_eq!(
+        kind(token_from_stub(200, json!({"token_type": "Bearer"})).await),
+        (EndpointErrorKind::Invalid, Some(200))
+    );
 }
 
 #[tokio::test]
@@ -743,6 +752,8 @@ async fn run_example(vars: &[(&str, &str)]) -> std::process::Output {
         "OAUTH_SCOPE",
         "OAUTH_RESOURCE",
         "OAUTH_AUTH_METHOD",
+        "OAUTH_CLIENT_KEY",
+        "OAUTH_CLIENT_KEY_ID",
         "OAUTH_DPOP",
         "TARGET_URL",
     ] {
@@ -823,6 +834,71 @@ async fn the_example_reports_a_refusal_and_bad_configuration() {
     }
 }
 
+#[tokio::test]
+async fn the_example_authenticates_with_a_private_key() {
+    let path = common::fixture_path("ec-p256.pem");
+    let pem = std::fs::read_to_string(&path).unwrap();
+    let key = ClientKey::from_pem(&pem).unwrap().key_id("example-key");
+    let issuer = TestIssuer::builder()
+        .client(TestClient::with_key("reports", key.public_jwk()))
+        .start()
+        .await;
+    let api = TestApi::start(Api::RejectFirst).await;
+    let path = path.to_str().unwrap();
+    let base = [
+        ("OAUTH_ISSUER", issuer.issuer()),
+        ("OAUTH_CLIENT_ID", "reports"),
+        ("OAUTH_AUTH_METHOD", "private_key_jwt"),
+        ("OAUTH_CLIENT_KEY", path),
+    ];
+    let run = |extra: &'static [(&'static str, &'static str)]| {
+        let mut vars = base.to_vec();
+        vars.extend_from_slice(extra);
+        async move { run_example(&vars).await }
+    };
+    let mut vars = base.to_vec();
+    vars.extend([
+        ("OAUTH_CLIENT_KEY_ID", "example-key"),
+        ("TARGET_URL", &api.url),
+    ]);
+    let output = run_example(&vars).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let token = stdout.lines().next().unwrap();
+    let claims = issuer.validator().validate(token).await.unwrap();
+    assert_eq!(claims.client(), Some("reports"));
+    assert_eq!(
+        issuer.last_client_auth_method().as_deref(),
+        Some("private_key_jwt")
+    );
+    // The call was refused once (invalid_token): a second token, a second assertion.
+    assert!(stdout.contains("status: 200"), "{stdout}");
+    assert_eq!(issuer.token_requests(), 2);
+    let key_line = pem.lines().nth(1).unwrap();
+    assert!(!stderr.contains(key_line) && !stdout.contains(key_line));
+
+    // A kid the server does not know: refused, and said so.
+    let output = run(&[("OAUTH_CLIENT_KEY_ID", "unknown-kid")]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: invalid_client"), "{stderr}");
+
+    // No key, a file that is not a key: bad configuration, without the file's contents.
+    let output = run_example(&base[..3]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("OAUTH_CLIENT_KEY"));
+    let public = common::fixture_path("ec-p256.pub.pem");
+    let mut vars = base.to_vec();
+    vars[3] = ("OAUTH_CLIENT_KEY", public.to_str().unwrap());
+    let output = run_example(&vars).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a private key"), "{stderr}");
+    let public_pem = std::fs::read_to_string(&public).unwrap();
+    assert!(!stderr.contains(public_pem.lines().nth(1).unwrap()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Logs
 
@@ -857,6 +933,37 @@ async fn logs_show_neither_the_secret_nor_the_tokens() {
         .unwrap();
     assert!(wrong.token().await.is_err());
 
+    // private_key_jwt: the assertions, taken at an endpoint that refuses them.
+    let assertions = Arc::new(Mutex::new(Vec::new()));
+    let taken = Arc::clone(&assertions);
+    let refusing = Router::new().route(
+        "/token",
+        post(move |form: axum::Form<Vec<(String, String)>>| {
+            let taken = Arc::clone(&taken);
+            async move {
+                let assertion = form.0.iter().find(|(name, _)| name == "client_assertion");
+                taken.lock().unwrap().push(assertion.unwrap().1.clone());
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [("content-type", "application/json")],
+                    r#"{"error":"invalid_client"}"#,
+                )
+            }
+        }),
+    );
+    let key = ClientKey::from_pem(&String::from_utf8(common::read_fixture("ed25519.pem")).unwrap())
+        .unwrap();
+    let keyed = TokenSource::builder_with_key("svc", key)
+        .token_endpoint(format!("{}/token", serve(refusing).await))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            keyed.token().await.unwrap_err().code(),
+            Some(&ErrorCode::InvalidClient)
+        );
+    }
+
     let text = logs.text();
     assert!(text.contains("access token obtained"), "{text}");
     assert!(text.contains("token request failed"), "{text}");
@@ -865,5 +972,12 @@ async fn logs_show_neither_the_secret_nor_the_tokens() {
     }
     for token in &tokens {
         assert!(!text.contains(token.secret()), "{text}");
+    }
+    let assertions = assertions.lock().unwrap().clone();
+    assert_eq!(assertions.len(), 2);
+    assert_ne!(assertions[0], assertions[1], "one per request");
+    for assertion in &assertions {
+        let signature = assertion.rsplit('.').next().unwrap();
+        assert!(!text.contains(signature), "{text}");
     }
 }

@@ -593,7 +593,11 @@ async fn metadata_jwks_and_routes() {
         );
         assert_eq!(
             metadata["token_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
         assert_eq!(
             metadata["scopes_supported"],

@@ -607,7 +607,11 @@ async fn revoked_tokens_are_inactive() {
     ] {
         assert_eq!(
             metadata[member],
-            json!(["client_secret_basic", "client_secret_post"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
     }
     assert_eq!(

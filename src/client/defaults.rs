@@ -31,3 +31,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest token response or metadata document accepted.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// `exp` − `iat` of a `private_key_jwt` client assertion (RFC 7523 §3: an expiry is required;
+/// short, since a fresh one is signed for each token request).
+pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{HeaderMap, HeaderValue};
 
+use super::error::shown_url;
 use crate::dpop_key::DpopKey;
 
 /// The `DPoP-Nonce` response header.
@@ -35,18 +36,15 @@ pub(crate) struct Target {
 impl Target {
     /// `None` unless `url` is an absolute `http` or `https` URL with a host.
     pub(crate) fn of(url: &str) -> Option<Self> {
-        let mut url = url::Url::parse(url).ok()?;
+        let url = url::Url::parse(url).ok()?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return None;
         }
-        // Never part of `htu` (§4.2); user names and passwords are no part of it either.
-        url.set_query(None);
-        url.set_fragment(None);
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
         Some(Self {
             origin: url.origin().ascii_serialization(),
-            htu: url.into(),
+            // Query and fragment are never part of `htu` (§4.2); user names and passwords
+            // are no part of it either.
+            htu: shown_url(&url),
         })
     }
 }

@@ -43,8 +43,25 @@
 //! # fn main() {}
 //! ```
 //!
-//! With reqwest, wrap the client in a `service_fn` that converts the request
-//! (`reqwest::Request::try_from(http_request)`) and the response; see the `client` example.
+//! With reqwest, [`ReqwestService`] is the service to put the layer in front of:
+//! `ServiceBuilder::new().layer(BearerLayer::new(source)).service(ReqwestService::new(client))`.
+//! A client that calls several APIs gets a token per API with [`TokenSource::for_resource`]
+//! and [`BearerLayer::by_origin`].
+//!
+//! # Client authentication
+//!
+//! With a secret ([`TokenSource::builder`]): `client_secret_basic` (the default) or
+//! `client_secret_post` ([`AuthMethod`]). With a private key
+//! ([`TokenSource::builder_with_key`] and a [`ClientKey`]): `private_key_jwt` (RFC 7523), a
+//! fresh signed client assertion with each token request, as many enterprises and FAPI
+//! require instead of shared secrets.
+//!
+//! # Your own HTTP client
+//!
+//! [`TokenSourceBuilder::http_client`] sends the token requests through a `reqwest::Client`
+//! you built (proxy, private CA, client certificate, a shared pool); its documentation says
+//! which rules still hold. Failures are [`EndpointError`]s: their kind (unreachable, TLS,
+//! timeout, HTTP status, invalid answer…), the URL, the status and the cause.
 //!
 //! # DPoP
 //!
@@ -56,10 +73,10 @@
 //!
 //! # Secrets
 //!
-//! The client secret, the tokens, the DPoP proofs and private key never appear in a `Debug`
-//! output, an error or a log line: [`AccessToken`] shows `[redacted]` and has no `Display`;
-//! read it with [`AccessToken::secret`]. The `Authorization` and `DPoP` headers sent are
-//! marked sensitive.
+//! The client secret and private key, the client assertions, the tokens and the DPoP proofs
+//! never appear in a `Debug` output, an error or a log line: [`AccessToken`] shows
+//! `[redacted]` and has no `Display`; read it with [`AccessToken::secret`]. The
+//! `Authorization` and `DPoP` headers sent are marked sensitive.
 //!
 //! # Defaults
 //!
@@ -73,17 +90,24 @@ mod dpop;
 pub(crate) mod endpoint;
 mod error;
 mod future;
+mod http;
+mod key;
 mod layer;
 mod replay;
+mod reqwest_service;
 mod service;
 mod source;
 pub(crate) mod token;
 
-pub use endpoint::AuthMethod;
-pub use error::{BearerError, ErrorCode, ErrorResponse, TokenError};
+pub use endpoint::{AssertionAudience, AuthMethod};
+pub use error::{
+    BearerError, EndpointError, EndpointErrorKind, ErrorCode, ErrorResponse, TokenError,
+};
 pub use future::ResponseFuture;
+pub use key::{ClientKey, InvalidClientKey};
 pub use layer::BearerLayer;
 pub use replay::ReplayBody;
+pub use reqwest_service::{IntoReqwestBody, ReqwestFuture, ReqwestService};
 pub use service::Bearer;
 pub use source::{NoEndpoint, TokenSource, TokenSourceBuilder, WithEndpoint};
 pub use token::AccessToken;

@@ -10,7 +10,13 @@ use http_body_util::{Empty, Full};
 ///
 /// Implemented for bodies held in memory: `()`, `String`, `Vec<u8>`, `&'static str`,
 /// `&'static [u8]`, [`Bytes`], `http_body_util`'s [`Full`] and [`Empty`], and
-/// [`reqwest::Body`] when it is not a stream. For a body type of your own:
+/// [`reqwest::Body`] when it is not a stream (a stream gives `None`).
+///
+/// Not for streams: `axum::body::Body`, `hyper::body::Incoming`, `reqwest::Body::wrap_stream`
+/// are read as they are sent, and what was sent is gone; keeping a copy would mean buffering
+/// any upload whole, unbounded. To have such a request retried, collect the body first
+/// (`http_body_util::BodyExt::collect`, within a size limit of yours) into `Bytes`. For a body
+/// type of your own:
 ///
 /// ```
 /// use bearer_guard::client::ReplayBody;

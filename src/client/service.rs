@@ -79,13 +79,43 @@ static DPOP: HeaderName = HeaderName::from_static("dpop");
 #[derive(Debug, Clone)]
 pub struct Bearer<S> {
     inner: S,
-    source: TokenSource,
+    sources: Sources,
+}
+
+/// Where a [`Bearer`] takes its tokens from.
+#[derive(Debug, Clone)]
+pub(crate) enum Sources {
+    /// One source, whatever the destination.
+    One(TokenSource),
+    /// A source per origin (normalized, as `Url::origin` writes it); no other origin.
+    ByOrigin(Arc<[(String, TokenSource)]>),
+}
+
+impl Sources {
+    /// The source for a request to `uri`.
+    fn pick<E>(&self, uri: &http::Uri) -> Result<&TokenSource, BearerError<E>> {
+        match self {
+            Self::One(source) => Ok(source),
+            Self::ByOrigin(sources) => {
+                let target = Target::of(&uri.to_string()).ok_or(BearerError::RelativeUri)?;
+                sources
+                    .iter()
+                    .find(|(origin, _)| *origin == target.origin)
+                    .map(|(_, source)| source)
+                    .ok_or(BearerError::UnknownOrigin(target.origin))
+            }
+        }
+    }
 }
 
 impl<S> Bearer<S> {
     /// Wraps `inner`, with tokens from `source`.
     pub fn new(inner: S, source: TokenSource) -> Self {
-        Self { inner, source }
+        Self::with_sources(inner, Sources::One(source))
+    }
+
+    pub(crate) fn with_sources(inner: S, sources: Sources) -> Self {
+        Self { inner, sources }
     }
 
     /// A [`BearerLayer`] with tokens from `source`.
@@ -108,9 +138,13 @@ impl<S> Bearer<S> {
         self.inner
     }
 
-    /// Where the tokens come from.
-    pub fn source(&self) -> &TokenSource {
-        &self.source
+    /// Where the tokens come from; `None` for a service that picks its source by origin
+    /// ([`BearerLayer::by_origin`]).
+    pub fn source(&self) -> Option<&TokenSource> {
+        match &self.sources {
+            Sources::One(source) => Some(source),
+            Sources::ByOrigin(_) => None,
+        }
     }
 }
 
@@ -131,10 +165,14 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let source = match self.sources.pick(request.uri()) {
+            Ok(source) => source.clone(),
+            Err(error) => return ResponseFuture::new(async move { Err(error) }),
+        };
         // The service that was polled ready goes with this request; a clone takes its place.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(send(inner, self.source.clone(), request))
+        ResponseFuture::new(send(inner, source, request))
     }
 }
 

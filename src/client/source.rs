@@ -8,8 +8,10 @@ use tokio::time::Instant;
 
 use super::defaults;
 use super::dpop::DpopClient;
-use super::endpoint::{AuthMethod, Endpoint, HttpSettings, Location};
+use super::endpoint::{AssertionAudience, AuthMethod, Client, Credential, Endpoint, Location};
 use super::error::TokenError;
+use super::http::Http;
+use super::key::ClientKey;
 use super::token::{AccessToken, ClientSecret};
 use crate::dpop_key::DpopKey;
 use crate::error::ConfigError;
@@ -93,17 +95,144 @@ impl TokenSource {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> TokenSourceBuilder<NoEndpoint> {
+        Self::builder_for(
+            client_id.into(),
+            Secret::Secret(ClientSecret(client_secret.into().into())),
+        )
+    }
+
+    /// A builder for a client that authenticates with `private_key_jwt` (RFC 7523 §2.2): each
+    /// token request carries a client assertion, a JWT signed with `key`, instead of a
+    /// shared secret. Set where the token endpoint is with
+    /// [`token_endpoint`](TokenSourceBuilder::token_endpoint) or
+    /// [`issuer`](TokenSourceBuilder::issuer).
+    ///
+    /// The assertion (OpenID Connect Core §9): header `alg` (the key's, see
+    /// [`ClientKey::algorithm`]), `typ` `JWT`, `kid` when the key has one; claims `iss` and
+    /// `sub` the client id, `aud` the token endpoint's URL (see
+    /// [`assertion_audience`](TokenSourceBuilder::assertion_audience)), a random `jti`, `iat`
+    /// now and `exp` a minute later ([`defaults::ASSERTION_LIFETIME`]). It is sent as
+    /// `client_assertion`, with `client_assertion_type`
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and `client_id` (RFC 7521
+    /// §4.2). A new one is signed for every token request.
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use bearer_guard::client::{ClientKey, TokenSource};
+    /// use bearer_guard::testing::{TestClient, TestIssuer};
+    ///
+    /// # use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    /// # let der = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?.to_pkcs8v1()?;
+    /// // let key = ClientKey::from_pem(&std::fs::read_to_string("/run/secrets/client-key.pem")?)?
+    /// let key = ClientKey::from_pkcs8_der(der.as_ref())?.key_id("reports-1");
+    /// // The authorization server knows the public key (here: registered at a test issuer).
+    /// let issuer = TestIssuer::builder()
+    ///     .client(TestClient::with_key("reports", key.public_jwk()))
+    ///     .start()
+    ///     .await;
+    ///
+    /// let source = TokenSource::builder_with_key("reports", key)
+    ///     .token_endpoint(issuer.token_endpoint())
+    ///     .build()?;
+    /// let token = source.token().await?;
+    /// issuer.validator().validate(token.secret()).await?;
+    /// assert_eq!(issuer.last_client_auth_method().as_deref(), Some("private_key_jwt"));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "test-util"))]
+    /// # fn main() {}
+    /// ```
+    pub fn builder_with_key(
+        client_id: impl Into<String>,
+        key: ClientKey,
+    ) -> TokenSourceBuilder<NoEndpoint> {
+        Self::builder_for(client_id.into(), Secret::Key(Arc::new(key)))
+    }
+
+    fn builder_for(client_id: String, credential: Secret) -> TokenSourceBuilder<NoEndpoint> {
         TokenSourceBuilder {
-            client_id: client_id.into(),
-            secret: ClientSecret(client_secret.into().into()),
+            client_id,
+            credential,
             endpoint: NoEndpoint,
             scope: None,
             resources: Vec::new(),
-            auth: AuthMethod::default(),
+            auth: None,
+            assertion_audience: AssertionAudience::default(),
             timeout: defaults::REQUEST_TIMEOUT,
             default_lifetime: defaults::TOKEN_LIFETIME,
             allow_insecure_http: false,
             dpop: None,
+            http_client: None,
+        }
+    }
+
+    /// A source of the same client (credential, token endpoint, HTTP client, DPoP key) for
+    /// tokens of another resource (RFC 8707), replacing the resources of this one; its scope
+    /// stays. It has a cache of its own: each source's token is cached and renewed on its own.
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use bearer_guard::client::TokenSource;
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// let issuer = TestIssuer::builder()
+    ///     .resource("https://orders.example.com")
+    ///     .resource("https://billing.example.com")
+    ///     .start()
+    ///     .await;
+    /// let orders = TokenSource::builder("test-client", "test-secret")
+    ///     .token_endpoint(issuer.token_endpoint())
+    ///     .resource("https://orders.example.com")
+    ///     .build()?;
+    /// let billing = orders.for_resource("https://billing.example.com")?.with_scope("read")?;
+    ///
+    /// let validator = issuer.validator();
+    /// let claims = validator.validate(billing.token().await?.secret()).await?;
+    /// assert_eq!(claims.audience(), ["https://billing.example.com"]);
+    /// let claims = validator.validate(orders.token().await?.secret()).await?;
+    /// assert_eq!(claims.audience(), ["https://orders.example.com"]);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "test-util"))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidUrl`] or [`ConfigError::CredentialsInUrl`] for a resource that is
+    /// not an absolute URI without fragment, user name or password.
+    pub fn for_resource(&self, resource: impl Into<String>) -> Result<TokenSource, ConfigError> {
+        let resource = resource.into();
+        check_resource(&resource)?;
+        Ok(self.sibling(|endpoint| Endpoint {
+            client: Arc::clone(&endpoint.client),
+            scope: endpoint.scope.clone(),
+            resources: vec![resource],
+        }))
+    }
+
+    /// A source of the same client for tokens of another scope (space-delimited), with the
+    /// same resources; cached and renewed on its own (see [`for_resource`](Self::for_resource)).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidScope`] for a scope that is not an RFC 6749 §3.3 scope-token.
+    pub fn with_scope(&self, scope: &str) -> Result<TokenSource, ConfigError> {
+        let scope = normalize_scope(scope)?;
+        Ok(self.sibling(|endpoint| Endpoint {
+            client: Arc::clone(&endpoint.client),
+            scope,
+            resources: endpoint.resources.clone(),
+        }))
+    }
+
+    fn sibling(&self, endpoint: impl FnOnce(&Endpoint) -> Endpoint) -> TokenSource {
+        match &self.inner.fetch {
+            Fetch::Http(this) => {
+                TokenSource::from_fetch(Fetch::Http(endpoint(this)), self.inner.dpop.clone())
+            }
+            #[cfg(test)]
+            Fetch::Fake(_) => unimplemented!("fake sources have no siblings"),
         }
     }
 
@@ -232,11 +361,12 @@ impl fmt::Debug for TokenSource {
         let mut debug = f.debug_struct("TokenSource");
         #[cfg_attr(not(test), allow(irrefutable_let_patterns))]
         if let Fetch::Http(endpoint) = &self.inner.fetch {
+            let client = &endpoint.client;
             debug
-                .field("client_id", &endpoint.client_id)
-                .field("client_secret", &endpoint.secret)
-                .field("location", &endpoint.location)
-                .field("auth_method", &endpoint.auth)
+                .field("client_id", &client.client_id)
+                .field("credential", &client.credential)
+                .field("location", &client.location)
+                .field("auth_method", &client.auth_method())
                 .field("scope", &endpoint.scope)
                 .field("resources", &endpoint.resources);
         }
@@ -257,15 +387,25 @@ impl fmt::Debug for TokenSource {
 #[derive(Clone)]
 pub struct TokenSourceBuilder<E = WithEndpoint> {
     client_id: String,
-    secret: ClientSecret,
+    credential: Secret,
     endpoint: E,
     scope: Option<String>,
     resources: Vec<String>,
-    auth: AuthMethod,
+    /// As set; `None`: the credential's own method.
+    auth: Option<AuthMethod>,
+    assertion_audience: AssertionAudience,
     timeout: Duration,
     default_lifetime: Duration,
     allow_insecure_http: bool,
     dpop: Option<Arc<DpopKey>>,
+    http_client: Option<reqwest::Client>,
+}
+
+/// The builder's credential (the key shared, so that the builder stays `Clone`).
+#[derive(Clone, Debug)]
+enum Secret {
+    Secret(ClientSecret),
+    Key(Arc<ClientKey>),
 }
 
 impl<E: fmt::Debug> fmt::Debug for TokenSourceBuilder<E> {
@@ -273,15 +413,17 @@ impl<E: fmt::Debug> fmt::Debug for TokenSourceBuilder<E> {
         let resources: Vec<_> = self.resources.iter().map(|r| without_userinfo(r)).collect();
         f.debug_struct("TokenSourceBuilder")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.secret)
+            .field("credential", &self.credential)
             .field("endpoint", &self.endpoint)
             .field("scope", &self.scope)
             .field("resources", &resources)
             .field("auth_method", &self.auth)
+            .field("assertion_audience", &self.assertion_audience)
             .field("timeout", &self.timeout)
             .field("default_lifetime", &self.default_lifetime)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("dpop", &self.dpop)
+            .field("http_client", &self.http_client.is_some())
             .finish()
     }
 }
@@ -330,15 +472,17 @@ impl TokenSourceBuilder<NoEndpoint> {
     fn with(self, endpoint: Where) -> TokenSourceBuilder<WithEndpoint> {
         TokenSourceBuilder {
             client_id: self.client_id,
-            secret: self.secret,
+            credential: self.credential,
             endpoint: WithEndpoint(endpoint),
             scope: self.scope,
             resources: self.resources,
             auth: self.auth,
+            assertion_audience: self.assertion_audience,
             timeout: self.timeout,
             default_lifetime: self.default_lifetime,
             allow_insecure_http: self.allow_insecure_http,
             dpop: self.dpop,
+            http_client: self.http_client,
         }
     }
 }
@@ -358,15 +502,75 @@ impl<E> TokenSourceBuilder<E> {
         self
     }
 
-    /// How the client authenticates. Default: [`AuthMethod::Basic`].
+    /// How the client authenticates. Default: [`AuthMethod::Basic`] for a source built with a
+    /// secret ([`AuthMethod::Post`] is the other choice), [`AuthMethod::PrivateKeyJwt`] for
+    /// one built with a key (the only choice). A method that does not fit the credential is
+    /// refused by [`build`](TokenSourceBuilder::build).
     pub fn auth_method(mut self, method: AuthMethod) -> Self {
-        self.auth = method;
+        self.auth = Some(method);
         self
     }
 
-    /// Timeout of one token or metadata request. Default: [`defaults::REQUEST_TIMEOUT`].
+    /// The `aud` of the `private_key_jwt` client assertions. Default:
+    /// [`AssertionAudience::TokenEndpoint`]. [`AssertionAudience::Issuer`] needs the issuer:
+    /// a source configured with [`token_endpoint`](TokenSourceBuilder::token_endpoint) is
+    /// refused by [`build`](TokenSourceBuilder::build) (give it as
+    /// [`AssertionAudience::Custom`]). No effect with a client secret.
+    pub fn assertion_audience(mut self, audience: AssertionAudience) -> Self {
+        self.assertion_audience = audience;
+        self
+    }
+
+    /// Timeout of one token or metadata request, from connecting to the end of the answer.
+    /// Default: [`defaults::REQUEST_TIMEOUT`]. It holds on a client given with
+    /// [`http_client`](Self::http_client) too (it is set on each request).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Send the token and metadata requests through this client: for a proxy, a private CA
+    /// (`tls_certs_merge`), a client certificate (`identity`), or a connection pool shared
+    /// with the rest of the application. Default: a client of the source's own, which follows
+    /// no redirects.
+    ///
+    /// What still holds with your client: the [`timeout`](Self::timeout), set on each request;
+    /// the cap on the size of answers ([`defaults::MAX_RESPONSE_BYTES`]); https for the
+    /// endpoint, the issuer and the discovered endpoint (unless
+    /// [`allow_insecure_http`](Self::allow_insecure_http)); the secret, assertions and tokens
+    /// kept out of errors and logs.
+    ///
+    /// What cannot: its redirect policy is yours, and a request cannot switch it off. A client
+    /// that follows redirects would send the token request, credentials included (the form
+    /// body on a 307 or 308), wherever the endpoint redirects to; the answer is then refused
+    /// ([`EndpointErrorKind::Redirected`](super::EndpointErrorKind::Redirected)), but the
+    /// request has gone. Build yours with `redirect(reqwest::redirect::Policy::none())`, as
+    /// the source's own client is. Its other settings (headers, cookies, default timeouts)
+    /// apply as you set them.
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let issuer = bearer_guard::testing::TestIssuer::start().await;
+    /// use bearer_guard::client::TokenSource;
+    ///
+    /// let http = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     // .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
+    ///     // .tls_certs_merge([reqwest::Certificate::from_pem(&ca_pem)?])
+    ///     .build()?;
+    /// let source = TokenSource::builder("test-client", "test-secret")
+    ///     .token_endpoint(issuer.token_endpoint())
+    ///     .http_client(http.clone()) // clones share the pool
+    ///     .build()?;
+    /// source.token().await?;
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "test-util"))]
+    /// # fn main() {}
+    /// ```
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
         self
     }
 
@@ -453,23 +657,36 @@ impl TokenSourceBuilder<WithEndpoint> {
         for resource in &self.resources {
             check_resource(resource)?;
         }
+        let credential = credential(self.credential, self.auth, self.assertion_audience)?;
+        if let Credential::Key(_, AssertionAudience::Issuer) = &credential
+            && matches!(location, Location::Url(_))
+        {
+            return Err(ConfigError::InvalidClientAuth {
+                setting: "assertion_audience",
+                problem: "is the issuer, which a source configured with token_endpoint does \
+                          not know; configure issuer, or give the audience as Custom",
+            });
+        }
+        let http = match self.http_client {
+            Some(client) => Http::given(client, self.timeout, defaults::MAX_RESPONSE_BYTES),
+            None => Http::own(self.timeout, defaults::MAX_RESPONSE_BYTES)?,
+        };
         let dpop = self.dpop.map(|key| Arc::new(DpopClient::new(key)));
-        let mut endpoint = Endpoint::new(
+        let client = Client {
             location,
-            self.client_id,
-            self.secret,
-            self.auth,
+            client_id: self.client_id,
+            credential,
+            default_lifetime: self.default_lifetime,
+            max_lifetime: defaults::MAX_TOKEN_LIFETIME,
+            allow_insecure_http: self.allow_insecure_http,
+            dpop: dpop.clone(),
+            http,
+        };
+        let endpoint = Endpoint {
+            client: Arc::new(client),
             scope,
-            self.resources,
-            self.default_lifetime,
-            defaults::MAX_TOKEN_LIFETIME,
-            self.allow_insecure_http,
-            HttpSettings {
-                timeout: self.timeout,
-                max_response_bytes: defaults::MAX_RESPONSE_BYTES,
-            },
-        )?;
-        endpoint.dpop = dpop.clone();
+            resources: self.resources,
+        };
         Ok(TokenSource::from_fetch(Fetch::Http(endpoint), dpop))
     }
 }
@@ -483,6 +700,40 @@ impl TokenSource {
                 state: Mutex::new(State::default()),
             }),
         }
+    }
+}
+
+/// The credential with its method, if they fit each other and the key its algorithm.
+fn credential(
+    secret: Secret,
+    auth: Option<AuthMethod>,
+    audience: AssertionAudience,
+) -> Result<Credential, ConfigError> {
+    let refused = |problem| ConfigError::InvalidClientAuth {
+        setting: "auth_method",
+        problem,
+    };
+    match (secret, auth) {
+        (Secret::Secret(secret), None) => Ok(Credential::Secret(secret, AuthMethod::Basic)),
+        (Secret::Secret(_), Some(AuthMethod::PrivateKeyJwt)) => Err(refused(
+            "is private_key_jwt, which needs a key: build the source with \
+             TokenSource::builder_with_key",
+        )),
+        (Secret::Secret(secret), Some(method)) => Ok(Credential::Secret(secret, method)),
+        (Secret::Key(key), None | Some(AuthMethod::PrivateKeyJwt)) => {
+            if !key.fits() {
+                return Err(ConfigError::InvalidClientAuth {
+                    setting: "client_key.algorithm",
+                    problem: "does not fit the key (RSA: RS256, RS384, RS512, PS256, PS384, \
+                              PS512; P-256: ES256; P-384: ES384; Ed25519: EdDSA)",
+                });
+            }
+            Ok(Credential::Key(key, audience))
+        }
+        (Secret::Key(_), Some(_)) => Err(refused(
+            "is a client secret method, and the source was built with a key \
+             (private_key_jwt)",
+        )),
     }
 }
 
@@ -517,7 +768,16 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::jwks::FetchError;
+    use crate::client::{EndpointError, EndpointErrorKind};
+
+    fn failure(kind: EndpointErrorKind, status: Option<u16>) -> TokenError {
+        let url = Url::parse("https://idp.example.com/token").unwrap();
+        let error = EndpointError::new(kind, &url);
+        TokenError::Endpoint(match status {
+            Some(status) => error.with_status(status),
+            None => error,
+        })
+    }
 
     type Script = dyn Fn(usize) -> Result<Duration, TokenError> + Send + Sync;
 
@@ -609,7 +869,7 @@ mod tests {
             if n == 1 {
                 Ok(100 * SEC)
             } else {
-                Err(TokenError::Endpoint(FetchError::Unreachable))
+                Err(failure(EndpointErrorKind::Unreachable, None))
             }
         });
         assert_eq!(secret(&source).await, "token-1");
@@ -638,7 +898,7 @@ mod tests {
         tokio::time::sleep(5 * SEC).await;
         assert_eq!(
             source.token().await,
-            Err(TokenError::Endpoint(FetchError::Unreachable)),
+            Err(failure(EndpointErrorKind::Unreachable, None)),
             "expired: callers wait for the request and get its error"
         );
     }
@@ -665,13 +925,13 @@ mod tests {
     async fn failures_reach_every_waiter_and_the_next_call_tries_again() {
         let (source, requests) = fake(SEC, |n| {
             if n == 1 {
-                Err(TokenError::Endpoint(FetchError::Status(503)))
+                Err(failure(EndpointErrorKind::Status, Some(503)))
             } else {
                 Ok(3600 * SEC)
             }
         });
         let (a, b) = tokio::join!(source.token(), source.token());
-        assert_eq!(a, Err(TokenError::Endpoint(FetchError::Status(503))));
+        assert_eq!(a, Err(failure(EndpointErrorKind::Status, Some(503))));
         assert_eq!(b, a);
         assert_eq!(secret(&source).await, "token-2");
         assert_eq!(requests.load(Ordering::SeqCst), 2);
@@ -807,5 +1067,54 @@ mod tests {
             debug.contains("my-client") && !debug.contains("hunter2"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn the_method_must_fit_the_credential() {
+        let key = || {
+            crate::client::ClientKey::from_pem(include_str!("../../fixtures/ed25519.pem")).unwrap()
+        };
+        let setting = |result: Result<TokenSource, ConfigError>| match result {
+            Err(ConfigError::InvalidClientAuth { setting, .. }) => setting,
+            other => panic!("{other:?}"),
+        };
+        let url = "https://idp.example.com/token";
+        assert_eq!(
+            setting(
+                TokenSource::builder("id", "secret")
+                    .token_endpoint(url)
+                    .auth_method(AuthMethod::PrivateKeyJwt)
+                    .build()
+            ),
+            "auth_method"
+        );
+        for method in [AuthMethod::Basic, AuthMethod::Post] {
+            assert_eq!(
+                setting(
+                    TokenSource::builder_with_key("id", key())
+                        .token_endpoint(url)
+                        .auth_method(method)
+                        .build()
+                ),
+                "auth_method"
+            );
+        }
+        assert_eq!(
+            setting(
+                TokenSource::builder_with_key("id", key())
+                    .token_endpoint(url)
+                    .assertion_audience(AssertionAudience::Issuer)
+                    .build()
+            ),
+            "assertion_audience"
+        );
+        let source = TokenSource::builder_with_key("id", key())
+            .issuer("https://idp.example.com")
+            .assertion_audience(AssertionAudience::Issuer)
+            .auth_method(AuthMethod::PrivateKeyJwt)
+            .build()
+            .unwrap();
+        let debug = format!("{source:?}");
+        assert!(debug.contains("PrivateKeyJwt"), "{debug}");
     }
 }

@@ -4,14 +4,18 @@
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
-    KeyPair as _, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair, RsaPublicKeyComponents,
+    RsaKeyPair,
 };
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+
+#[cfg(test)]
+use crate::dpop_key::signing::b64;
+pub(crate) use crate::dpop_key::signing::random_id;
+use crate::dpop_key::signing::{Pair, SigningKey};
 
 /// The kind of a test issuer's signing key, and the JWS algorithm it signs with.
 ///
@@ -73,17 +77,11 @@ impl fmt::Display for KeyAlgorithm {
     }
 }
 
-enum Pair {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
-}
-
 /// A private key with its id and algorithm.
 pub(crate) struct TestKey {
     pub(crate) kid: String,
     pub(crate) alg: KeyAlgorithm,
-    pair: Pair,
+    key: SigningKey,
 }
 
 impl fmt::Debug for TestKey {
@@ -118,31 +116,14 @@ impl TestKey {
             KeyAlgorithm::EdDsa => Ed25519KeyPair::generate().map(Pair::Ed),
         }
         .unwrap_or_else(failed);
-        Self { kid, alg, pair }
+        let key = SigningKey::with_algorithm(pair, alg.algorithm())
+            .expect("each algorithm's key is generated for it");
+        Self { kid, alg, key }
     }
 
     /// The public JWK: `kty`, `crv`/`n`/`e`/`x`/`y`, `kid`, `alg`, `"use":"sig"`.
     pub(crate) fn jwk(&self) -> Value {
-        let mut jwk = match &self.pair {
-            Pair::Rsa(pair) => {
-                let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-                json!({ "kty": "RSA", "n": b64(unsigned(&public.n)), "e": b64(unsigned(&public.e)) })
-            }
-            Pair::Ec(pair) => {
-                // Uncompressed point: 0x04 ‖ x ‖ y.
-                let point = &pair.public_key().as_ref()[1..];
-                let (x, y) = point.split_at(point.len() / 2);
-                let crv = if self.alg == KeyAlgorithm::Es384 {
-                    "P-384"
-                } else {
-                    "P-256"
-                };
-                json!({ "kty": "EC", "crv": crv, "x": b64(x), "y": b64(y) })
-            }
-            Pair::Ed(pair) => {
-                json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref()) })
-            }
-        };
+        let mut jwk = self.key.public_jwk();
         let members = jwk.as_object_mut().expect("a JWK is an object");
         members.insert("kid".into(), json!(self.kid));
         members.insert("alg".into(), json!(self.alg.name()));
@@ -151,29 +132,9 @@ impl TestKey {
     }
 
     /// The signature over `message` (raw bytes: PKCS#1/PSS, or fixed-length `R‖S`, or Ed25519).
+    #[cfg(test)]
     pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let alg = self.alg;
-        let rng = SystemRandom::new();
-        match &self.pair {
-            Pair::Rsa(pair) => {
-                let padding = if self.alg == KeyAlgorithm::Ps256 {
-                    &RSA_PSS_SHA256
-                } else {
-                    &RSA_PKCS1_SHA256
-                };
-                let mut signature = vec![0; pair.public_modulus_len()];
-                if pair.sign(padding, &rng, message, &mut signature).is_err() {
-                    panic!("TestIssuer: signing with {alg} failed");
-                }
-                signature
-            }
-            Pair::Ec(pair) => pair
-                .sign(&rng, message)
-                .unwrap_or_else(|_| panic!("TestIssuer: signing with {alg} failed"))
-                .as_ref()
-                .to_vec(),
-            Pair::Ed(pair) => pair.sign(message).as_ref().to_vec(),
-        }
+        self.key.sign(message)
     }
 
     /// Whether `signature` (base64url) is this key's signature over `message`: the check a
@@ -185,13 +146,7 @@ impl TestKey {
 
     /// A compact JWS of `header` and `payload` (both JSON objects) signed with this key.
     pub(crate) fn sign_compact(&self, header: &Value, payload: &Value) -> String {
-        let mut input = b64(serde_json::to_vec(header).expect("JSON serializes"));
-        input.push('.');
-        input.push_str(&b64(serde_json::to_vec(payload).expect("JSON serializes")));
-        let signature = self.sign(input.as_bytes());
-        input.push('.');
-        input.push_str(&b64(signature));
-        input
+        self.key.sign_compact(header, payload)
     }
 }
 
@@ -216,26 +171,6 @@ fn rsa_key_pair() -> Result<RsaKeyPair, aws_lc_rs::error::Unspecified> {
         return Ok(pair);
     }
     RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-}
-
-/// An unsigned big-endian integer without leading zero bytes (RFC 7518 §6.3.1).
-fn unsigned(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
-    &bytes[start..]
-}
-
-pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// `n` random bytes, base64url.
-pub(crate) fn random_id(n: usize) -> String {
-    let mut bytes = vec![0; n];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator works");
-    b64(bytes)
 }
 
 #[cfg(test)]
@@ -292,7 +227,7 @@ mod tests {
                 let jwk = TestKey {
                     kid: String::new(),
                     alg: KeyAlgorithm::Rs256,
-                    pair: Pair::Rsa(pair),
+                    key: SigningKey::new(Pair::Rsa(pair)),
                 }
                 .jwk();
                 jwk["n"].clone()

@@ -49,7 +49,7 @@
 //! | `POST /token` | the token endpoint, below |
 //! | `POST /introspect` | the introspection endpoint (RFC 7662, RFC 9701), see [Opaque tokens](#opaque-tokens-introspection-and-revocation), or the [`IntrospectionFault`] set |
 //! | `POST /revoke` | the revocation endpoint (RFC 7009) |
-//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`), `introspection_endpoint` and `revocation_endpoint` (with their `…_auth_methods_supported`, the same two), `introspection_signing_alg_values_supported` (the signing key's), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
+//! | `GET /.well-known/openid-configuration` | metadata: `issuer`, `token_endpoint`, `jwks_uri`, `grant_types_supported` (`client_credentials`), `token_endpoint_auth_methods_supported` (`client_secret_basic`, `client_secret_post`, `private_key_jwt`), `token_endpoint_auth_signing_alg_values_supported` (RS256/384/512, PS256/384/512, ES256, ES384, EdDSA), `introspection_endpoint` and `revocation_endpoint` (with their `…_auth_methods_supported`, the same three), `introspection_signing_alg_values_supported` (the signing key's), `scopes_supported`, `response_types_supported` (empty), `access_token_signing_alg_values_supported` |
 //! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
 //! | `GET`/`POST /authorize` | only with [`authorization_endpoint`](TestIssuerBuilder::authorization_endpoint) (which also adds the member to the metadata): 400 `unsupported_response_type` |
 //! | `GET /jwks` | the published keys, `Cache-Control: max-age=60` (see [`TestIssuerBuilder::jwks_max_age`]), or the [`JwksFault`] set |
@@ -68,13 +68,26 @@
 //!    `resource`), and `grant_type` must be there; else `invalid_request`. Empty parameters count
 //!    as absent (RFC 6749 §3.1).
 //! 2. The client authenticates with exactly one of `client_secret_basic` (`Authorization: Basic`,
-//!    with the id and secret form-urlencoded inside, RFC 6749 §2.3.1) and `client_secret_post`
-//!    (`client_id` and `client_secret` in the body). Both at once, or several `Authorization`
-//!    headers: `invalid_request`. None, an unknown client or a wrong secret: `invalid_client`
-//!    with **401** and `WWW-Authenticate: Basic realm="bearer-guard test issuer",
-//!    charset="UTF-8"`, whichever method was used (RFC 6749 §5.2 requires the challenge when
-//!    Basic was used; RFC 9110 §15.5.2 wants one on every 401). A client may have several valid
-//!    secrets at once (rotation without downtime, see [`TestIssuer::remove_client_secret`]).
+//!    with the id and secret form-urlencoded inside, RFC 6749 §2.3.1), `client_secret_post`
+//!    (`client_id` and `client_secret` in the body) and `private_key_jwt` (below). Two at once,
+//!    or several `Authorization` headers: `invalid_request`. None, an unknown client or a wrong
+//!    secret: `invalid_client` with **401** and `WWW-Authenticate: Basic realm="bearer-guard
+//!    test issuer", charset="UTF-8"`, whichever method was used (RFC 6749 §5.2 requires the
+//!    challenge when Basic was used; RFC 9110 §15.5.2 wants one on every 401). A client may
+//!    have several valid secrets at once (rotation without downtime, see
+//!    [`TestIssuer::remove_client_secret`]).
+//!
+//!    `private_key_jwt` (RFC 7523 §2.2, RFC 7521 §4.2), for clients registered with
+//!    [`TestClient::with_key`] or [`TestClient::with_jwks`] (which have no secret, as the
+//!    others have no key): `client_assertion_type`
+//!    `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (else `invalid_request`) and
+//!    `client_assertion`, a compact JWS with an asymmetric `alg`, verified with the client's
+//!    keys (the one its `kid` names, or any of its `alg`); `iss` = `sub` = the client id (and
+//!    = `client_id` when the form has one); `aud` naming the token endpoint's URL or the
+//!    issuer (a string or an array); `exp` present and in the future; a `jti` this issuer has
+//!    not accepted before for that client (until its `exp`). Anything else is 401
+//!    `invalid_client`, with the check that failed in `error_description`.
+//!    [`TestIssuer::last_client_auth_method`] tells which method the last client used.
 //! 3. `grant_type` other than `client_credentials`: `unsupported_grant_type`; a client marked
 //!    [`unauthorized`](TestClient::unauthorized): `unauthorized_client`.
 //! 4. `scope`: every scope-token must be one the client is allowed, else `invalid_scope` (the
@@ -287,6 +300,7 @@
 //!
 //! [`GuardLayer`]: crate::GuardLayer
 
+mod assertion;
 mod dpop;
 mod introspection;
 mod keys;
@@ -310,6 +324,7 @@ use introspection::TokenDigest;
 use keys::TestKey;
 use secret::SecretCheck;
 
+use crate::jwks::KeySet;
 use crate::{Issuer, Validator};
 
 /// The default client's id.
@@ -324,6 +339,18 @@ pub const DEFAULT_SCOPES: [&str; 3] = ["read", "write", "admin"];
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// The `Cache-Control: max-age` of JWKS responses unless told otherwise.
 pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// How clients may authenticate at the token, introspection and revocation endpoints.
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
+/// The algorithms of `private_key_jwt` assertions the issuer verifies.
+const ASSERTION_ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
 
 /// An OAuth 2.0 authorization server on loopback, for tests; see the [module docs](self).
 ///
@@ -368,6 +395,10 @@ pub(crate) struct Shared {
     pub(crate) revocation_requests: AtomicUsize,
     /// Proof checks of token requests that carry a `DPoP` header.
     pub(crate) dpop: dpop::TokenEndpointDpop,
+    /// The `jti`s of the `private_key_jwt` assertions accepted.
+    pub(crate) seen_assertions: assertion::SeenAssertions,
+    /// How the last client that authenticated did it (`client_secret_basic`…).
+    pub(crate) last_auth_method: Mutex<Option<&'static str>>,
     /// Becomes `true` when the last handle is dropped.
     pub(crate) stopped: watch::Sender<bool>,
 }
@@ -489,7 +520,7 @@ impl Shared {
         }
     }
 
-    fn endpoint(&self, path: &str) -> String {
+    pub(crate) fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
 
@@ -520,12 +551,13 @@ impl Shared {
             "token_endpoint": self.endpoint("/token"),
             "jwks_uri": self.endpoint("/jwks"),
             "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
             "introspection_endpoint": self.endpoint("/introspect"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_signing_alg_values_supported": [self.registry().signer.alg.name()],
             "revocation_endpoint": self.endpoint("/revoke"),
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "scopes_supported": scopes,
             "response_types_supported": [],
             "access_token_signing_alg_values_supported": signing,
@@ -787,6 +819,18 @@ impl TestIssuer {
     /// How many `POST /token` requests came so far (failed ones included).
     pub fn token_requests(&self) -> usize {
         self.shared().token_requests.load(Ordering::SeqCst)
+    }
+
+    /// How the last client that authenticated (at the token, introspection or revocation
+    /// endpoint) did it: `client_secret_basic`, `client_secret_post` or `private_key_jwt`;
+    /// `None` before any did. Refused attempts do not count.
+    pub fn last_client_auth_method(&self) -> Option<String> {
+        let method = *self
+            .shared()
+            .last_auth_method
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        method.map(str::to_owned)
     }
 
     /// How `POST /introspect` misbehaves from now on ([`IntrospectionFault::None`] to heal
@@ -1068,6 +1112,8 @@ impl TestIssuerBuilder {
             introspection_requests: AtomicUsize::new(0),
             revocation_requests: AtomicUsize::new(0),
             dpop,
+            seen_assertions: assertion::SeenAssertions::default(),
+            last_auth_method: Mutex::new(None),
             stopped: watch::channel(false).0,
         });
         let mut stopped = shared.stopped.subscribe();
@@ -1102,6 +1148,8 @@ impl TestIssuerBuilder {
 pub struct TestClient {
     id: String,
     secrets: Vec<String>,
+    /// The public keys of a `private_key_jwt` client (which then has no secret).
+    keys: Option<KeySet>,
     scopes: Vec<String>,
     default_scope: Option<Vec<String>>,
     unauthorized: bool,
@@ -1115,6 +1163,7 @@ impl TestClient {
         Self {
             id: id.into(),
             secrets: vec![secret.into()],
+            keys: None,
             scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             default_scope: None,
             unauthorized: false,
@@ -1122,9 +1171,40 @@ impl TestClient {
         }
     }
 
-    /// Another valid secret: a client may hold several at once.
+    /// A client that authenticates with `private_key_jwt` (RFC 7523 §2.2) only, with
+    /// assertions signed by the private half of this public JWK (say
+    /// [`ClientKey::public_jwk`](crate::client::ClientKey::public_jwk)); allowed the scopes
+    /// `read write admin`. It has no secret: [`secret`](Self::secret) adds none.
+    ///
+    /// # Panics
+    /// If `jwk` is not a usable public signing key (as a guard would judge it in a JWKS).
+    pub fn with_key(id: impl Into<String>, jwk: Value) -> Self {
+        Self::with_jwks(id, &json!({ "keys": [jwk] }))
+    }
+
+    /// A `private_key_jwt` client with the keys of this JWKS document (several, for key
+    /// rotation: an assertion may be signed by any of them; by the one its `kid` names when
+    /// it names one).
+    ///
+    /// # Panics
+    /// If the document holds no usable public signing key.
+    pub fn with_jwks(id: impl Into<String>, jwks: &Value) -> Self {
+        let id = id.into();
+        let keys = KeySet::from_jwks(jwks.to_string().as_bytes(), &id)
+            .unwrap_or_else(|_| panic!("TestClient {id}: the JWKS has no usable key"));
+        Self {
+            secrets: Vec::new(),
+            keys: Some(keys),
+            ..Self::new(id, "")
+        }
+    }
+
+    /// Another valid secret: a client may hold several at once (not a client registered with
+    /// a key, whose only credential is its key).
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
-        self.secrets.push(secret.into());
+        if self.keys.is_none() {
+            self.secrets.push(secret.into());
+        }
         self
     }
 
@@ -1206,6 +1286,7 @@ impl fmt::Debug for TestClient {
                 "secrets",
                 &format_args!("[{} redacted]", self.secrets.len()),
             )
+            .field("keys", &self.keys.as_ref().map(KeySet::len))
             .field("scopes", &self.scopes)
             .field("default_scope", &self.default_scope)
             .field("unauthorized", &self.unauthorized)

@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use super::assertion::{self, JWT_BEARER};
 use super::dpop::Refusal;
 use super::introspection;
 use super::{JwksFault, Shared, TestClient, unix_now};
@@ -210,11 +211,35 @@ impl Form {
 
 /// How the client authenticated.
 enum Credentials {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: String },
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: String,
+    },
+    /// `private_key_jwt`, with the `client_id` of the form if there was one.
+    Assertion {
+        assertion: String,
+        id: Option<String>,
+    },
 }
 
-/// Finds the client credentials: exactly one of client_secret_basic and client_secret_post.
+impl Credentials {
+    fn method(&self) -> &'static str {
+        match self {
+            Self::Basic { .. } => "client_secret_basic",
+            Self::Post { .. } => "client_secret_post",
+            Self::Assertion { .. } => "private_key_jwt",
+        }
+    }
+}
+
+const SEVERAL_METHODS: &str = "The client authenticated with more than one method";
+
+/// Finds the client credentials: exactly one of client_secret_basic, client_secret_post and
+/// private_key_jwt.
 fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {
     let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
     let (first, second) = (authorization.next(), authorization.next());
@@ -226,6 +251,28 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthErr
     }
     let body_secret = form.get("client_secret");
     let body_id = form.get("client_id");
+    let assertion_type = form.get("client_assertion_type");
+    if let Some(assertion) = form.get("client_assertion") {
+        if first.is_some() || body_secret.is_some() {
+            return Err(oauth_error("invalid_request", SEVERAL_METHODS));
+        }
+        if assertion_type != Some(JWT_BEARER) {
+            return Err(oauth_error(
+                "invalid_request",
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        return Ok(Credentials::Assertion {
+            assertion: assertion.to_owned(),
+            id: body_id.map(str::to_owned),
+        });
+    }
+    if assertion_type.is_some() {
+        return Err(oauth_error(
+            "invalid_request",
+            "client_assertion_type was sent without client_assertion",
+        ));
+    }
     let Some(value) = first else {
         return match (body_id, body_secret) {
             (Some(id), Some(secret)) => Ok(Credentials::Post {
@@ -238,15 +285,13 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthErr
             )),
             _ => Err(oauth_error(
                 "invalid_client",
-                "Client authentication is required (client_secret_basic or client_secret_post)",
+                "Client authentication is required (client_secret_basic, client_secret_post or \
+                 private_key_jwt)",
             )),
         };
     };
     if body_secret.is_some() {
-        return Err(oauth_error(
-            "invalid_request",
-            "The client authenticated with more than one method",
-        ));
+        return Err(oauth_error("invalid_request", SEVERAL_METHODS));
     }
     let (id, secret) = basic(value).ok_or(oauth_error(
         "invalid_client",
@@ -269,13 +314,22 @@ pub(super) fn authenticated_client(
     form: &Form,
 ) -> Result<TestClient, OAuthError> {
     let credentials = credentials(headers, form)?;
-    let (id, secret) = match &credentials {
-        Credentials::Basic { id, secret } | Credentials::Post { id, secret } => (id, secret),
+    let client = match &credentials {
+        Credentials::Basic { id, secret } | Credentials::Post { id, secret } => {
+            shared.authenticate(id, secret).ok_or(oauth_error(
+                "invalid_client",
+                "Client authentication failed",
+            ))?
+        }
+        Credentials::Assertion { assertion, id } => {
+            assertion::authenticate(shared, assertion, id.as_deref(), unix_now())?
+        }
     };
-    shared.authenticate(id, secret).ok_or(oauth_error(
-        "invalid_client",
-        "Client authentication failed",
-    ))
+    *shared
+        .last_auth_method
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(credentials.method());
+    Ok(client)
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
