@@ -227,6 +227,7 @@
 //! | `client` | `client`: a client credentials token source and an outgoing-request layer |
 //! | `mcp` | `mcp`: per-tool scopes for MCP servers over Streamable HTTP (`McpToolScopesLayer`) |
 //! | `redis` | `dpop::RedisReplayStore`: the DPoP replay store of a fleet, in Redis |
+//! | `metrics` | `metrics`: counters, gauges and histograms through the `metrics` facade (Prometheus, OpenTelemetry…) |
 //!
 //! # Defaults
 //!
@@ -250,6 +251,11 @@ mod guard;
 mod jwks;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 pub mod providers;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

@@ -57,6 +57,7 @@ use crate::guard::challenge::Challenge;
 use crate::guard::decision::{GuardContext, check_requirements};
 use crate::guard::future::RejectOr;
 use crate::guard::response::{InheritRejection, OnRejection, Rejection, respond};
+use crate::metrics::{self, Stage};
 use crate::verify::predicate::ClaimPredicate;
 use crate::verify::scope::{Requirements, ScopeRequirement};
 
@@ -223,7 +224,10 @@ where
                 &**claims,
                 "route",
             ) {
-                Ok(()) => return RejectOr::inner(self.inner.call(request)),
+                Ok(()) => {
+                    metrics::allowed(Stage::Route);
+                    return RejectOr::inner(self.inner.call(request));
+                }
                 Err(rejection) => rejection,
             },
             // Let through anonymously by an optional guard: it must authenticate first.
@@ -243,6 +247,7 @@ where
                 Rejection::new(ErrorKind::GuardMissing.into(), &Challenge::default())
             }
         };
+        metrics::denied(Stage::Route, rejection.kind());
         RejectOr::rejected(respond(&self.on_rejection, rejection))
     }
 }

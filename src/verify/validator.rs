@@ -18,6 +18,7 @@ use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::jwks::fetch::Fetcher;
 use crate::jwks::key::{AlgSet, parse_alg};
 use crate::jwks::{KeyStatus, RefreshPolicy};
+use crate::metrics;
 use crate::verify::cache::{Binding, TokenCache};
 use crate::verify::claims::{Claims, JsonClaims};
 use crate::verify::introspect::{Answer, IntrospectionCache};
@@ -237,6 +238,7 @@ impl<T> ValidatorBuilder<T> {
             }
         }
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        metrics::describe();
         Ok(Validator {
             shared: Arc::new(Shared {
                 issuers,
@@ -423,6 +425,8 @@ impl<T> Validator<T> {
     pub fn key_status(&self) -> Vec<KeyStatus> {
         let mut all: Vec<KeyStatus> = self.entries().map(|i| i.keys.status()).collect();
         all.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        // The key-set gauges have no other way to follow time (see `crate::metrics`).
+        all.iter().for_each(metrics::key_status);
         all
     }
 
@@ -503,6 +507,14 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
 
     /// The claims of a token validated before, if they still hold; no I/O, no parsing.
     pub(crate) fn cached(&self, token: &str) -> Option<Claims<T>> {
+        let claims = self.remembered(token);
+        metrics::token_cache(claims.is_some());
+        claims
+    }
+
+    /// The lookup of [`Self::cached`], in the verified-token cache, then in the remembered
+    /// active introspection answers.
+    fn remembered(&self, token: &str) -> Option<Claims<T>> {
         let now = now();
         if let Some(claims) = self.shared.cache.as_ref().and_then(|c| c.get(token, now)) {
             return Some(claims);
