@@ -189,7 +189,8 @@ impl<T> ValidatorBuilder<T> {
     }
 
     /// Checks the configuration and builds the validator. Nothing is fetched yet: keys are
-    /// loaded on first use, so building does not need the identity provider to be up.
+    /// loaded on first use, so building does not need the identity provider to be up. With
+    /// feature `metrics`, building describes the metrics to the recorder installed now.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the setting at fault.
@@ -422,6 +423,9 @@ fn refused(kind: ErrorKind, issuer: Option<&str>, kid: Option<&str>, alg: Option
 
 impl<T> Validator<T> {
     /// The state of each trusted issuer's keys: wire it to a readiness probe.
+    ///
+    /// With feature `metrics`, each call also sets the key-set gauges (age and state), which
+    /// nothing else brings up to date while no fetch happens.
     pub fn key_status(&self) -> Vec<KeyStatus> {
         let mut all: Vec<KeyStatus> = self.entries().map(|i| i.keys.status()).collect();
         all.sort_by(|a, b| a.issuer.cmp(&b.issuer));
