@@ -1,4 +1,4 @@
-//! Metrics (feature `metrics`): counters, gauges and histograms through the [`metrics`](::metrics)
+//! Metrics (feature `metrics`): counters, gauges and histograms through the [`metrics`](https://docs.rs/metrics)
 //! facade, so that any of its exporters (Prometheus, OpenTelemetry, StatsD…) publishes them.
 //!
 //! Nothing is recorded until the application installs a recorder, and the recorder should be
