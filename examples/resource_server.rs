@@ -20,6 +20,7 @@
 //! | `OAUTH_INTROSPECTION_URL` | optional: the introspection endpoint; default the issuer metadata's `introspection_endpoint` |
 //! | `OAUTH_INTROSPECTION_CACHE_SECS` | optional: how long an active answer is reused at most (default 60; never past the token's `exp`; 0: never) |
 //! | `REDIS_URL` | optional: keep the DPoP replay store in Redis (`redis://127.0.0.1:6379`), shared by every instance; needs `--features redis` |
+//! | `METRICS` | optional: `1` to serve the guard's metrics at `GET /metrics` (Prometheus text format, no token needed) |
 //!
 //! `RUST_LOG` sets what is logged to stderr (default `info`: key loads, refreshes and fetch
 //! failures; `RUST_LOG=bearer_guard=debug,info` adds why each token was refused).
@@ -45,6 +46,7 @@
 //! | `GET /admin` | scope `admin` |
 //! | `GET /whoami` | any valid token |
 //! | `GET /ready` | nothing: 200 once the issuer's keys are loaded, 503 before (for a readiness probe) |
+//! | `GET /metrics` | nothing; only with `METRICS=1` |
 
 mod api;
 mod common;
@@ -62,6 +64,11 @@ async fn main() -> ExitCode {
     logs::init(PROGRAM, "info");
     let config = match common::Config::from_env() {
         Ok(config) => config,
+        Err(message) => return common::usage(PROGRAM, &message),
+    };
+    // First: the validator describes its metrics to the recorder installed when it is built.
+    let metrics = match common::metrics_from_env() {
+        Ok(metrics) => metrics,
         Err(message) => return common::usage(PROGRAM, &message),
     };
     // With no issuer configured, bring one: it lives as long as this process.
@@ -104,8 +111,9 @@ async fn main() -> ExitCode {
         Ok(dpop) => dpop,
         Err(message) => return common::usage(PROGRAM, &message),
     };
+    let scraped = metrics.map(|metrics| metrics.route(validator.clone()));
     let app = match api::app(validator, &public_url, dpop) {
-        Ok(app) => app,
+        Ok(app) => app.merge(scraped.unwrap_or_default()),
         Err(error) => return common::usage(PROGRAM, &format!("PUBLIC_URL: {error}")),
     };
     if let Some(issuer) = &embedded {

@@ -358,6 +358,7 @@
 //! | `mcp` | `mcp`: per-tool scopes for MCP servers over Streamable HTTP (`McpToolScopesLayer`) |
 //! | `redis` | `dpop::RedisReplayStore`: the DPoP replay store of a fleet, in Redis |
 //! | `tonic` | tonic's `NamedService` for [`Guard`], [`RequireScope`] and [`GrpcScopes`] (so that `Server::add_service` takes a guarded service), and `tonic::Code` from [`GrpcStatus`]; gRPC rejections and [`GrpcScopesLayer`] need no feature |
+//! | `metrics` | `metrics`: counters, gauges and histograms through the `metrics` facade (Prometheus, OpenTelemetry…) |
 //!
 //! # Defaults
 //!
@@ -381,6 +382,11 @@ mod guard;
 mod jwks;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 pub mod providers;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

@@ -117,6 +117,7 @@ use crate::guard::decision::{GuardContext, check_requirements};
 use crate::guard::form::{Buffer, refuse, refuse_oversized};
 use crate::guard::metadata::ResourceMetadata;
 use crate::guard::response::{InheritRejection, OnRejection, Rejection, respond};
+use crate::metrics::{self, Stage};
 use crate::verify::scope::{Requirements, ScopeRequirement, Unmet};
 
 /// The JSON-RPC method whose tools have scopes.
@@ -339,6 +340,7 @@ where
         let Some(context) = request.extensions().get::<GuardContext>() else {
             guard_missing();
             let rejection = Rejection::new(ErrorKind::GuardMissing.into(), &Challenge::default());
+            metrics::denied(Stage::Route, rejection.kind());
             return ResponseFuture::refused(respond(&self.shared.on_rejection, rejection));
         };
         // The clone that was polled ready goes into the future; a fresh clone stays behind.
@@ -473,6 +475,9 @@ fn judge<H>(shared: &Shared<H>, context: &GuardContext, body: &[u8]) -> Result<(
         }
     }
     let Some(rejection) = refused else {
+        // Counted here, where a tool's requirements were met: messages calling no declared
+        // tool were not judged.
+        metrics::allowed(Stage::Route);
         return Ok(());
     };
     if called.len() == 1 {
@@ -592,6 +597,7 @@ where
                     }
                     let body = buffer.freeze();
                     if let Err(rejection) = judge(&shared, &context, &body) {
+                        metrics::denied(Stage::Route, rejection.kind());
                         return Poll::Ready(Ok(respond(&shared.on_rejection, rejection)));
                     }
                     let request = Request::from_parts(parts, ReqBody::from(body));

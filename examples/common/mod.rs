@@ -176,3 +176,63 @@ pub(crate) fn optional(name: &str) -> Result<Option<String>, String> {
         Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
     }
 }
+
+/// `METRICS=1`: records the guard's metrics (feature `metrics`) for Prometheus, to be served
+/// by [`Metrics::route`]. Call it before building the validator, which describes the metrics
+/// (their help text) to the recorder installed then.
+pub(crate) fn metrics_from_env() -> Result<Option<Metrics>, String> {
+    match optional("METRICS")?.as_deref().map(str::trim) {
+        None | Some("0") => Ok(None),
+        Some("1") => Metrics::install().map(Some),
+        Some(other) => Err(format!("METRICS is `{other}`: set it to 1 or 0")),
+    }
+}
+
+/// The Prometheus recorder, installed for the whole process.
+pub(crate) struct Metrics(metrics_exporter_prometheus::PrometheusHandle);
+
+impl Metrics {
+    fn install() -> Result<Self, String> {
+        // Buckets in seconds for the two latency histograms (key-set fetches, introspection
+        // calls), which would otherwise be rendered as summaries.
+        const BUCKETS: [f64; 11] = [
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&BUCKETS)
+            .and_then(|builder| builder.install_recorder())
+            .map_err(|error| format!("METRICS: {error}"))?;
+        // Without the exporter's own HTTP listener, its upkeep (draining histograms that no
+        // one scrapes) is ours to schedule.
+        let upkeep = handle.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+        Ok(Self(handle))
+    }
+
+    /// `GET /metrics` in the Prometheus text format, for a router outside the guard (a
+    /// scraper has no token). Each scrape asks `validator` for its key status first: that is
+    /// what brings the key-set age and state gauges up to date.
+    pub(crate) fn route(self, validator: Validator) -> axum::Router {
+        let Self(handle) = self;
+        let scrape = move || {
+            validator.key_status();
+            let text = handle.render();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    text,
+                )
+            }
+        };
+        axum::Router::new().route("/metrics", axum::routing::get(scrape))
+    }
+}

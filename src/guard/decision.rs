@@ -18,6 +18,7 @@ use crate::guard::challenge::{Challenge, Scheme};
 use crate::guard::dpop::{Presented, check_binding};
 use crate::guard::layer::GuardSettings;
 use crate::guard::response::{OnRejection, Rejection, respond};
+use crate::metrics::{self, Stage};
 use crate::verify::claims::{Claims, ClaimsView};
 use crate::verify::scope::{Requirements, Unmet};
 use crate::verify::validator::now;
@@ -133,6 +134,7 @@ where
 {
     match settings.decide(judged, presented) {
         Ok(claims) => {
+            metrics::allowed(Stage::Guard);
             let extensions = request.extensions_mut();
             let view = claims.as_ref().map(Claims::view);
             if let Some(claims) = claims {
@@ -147,6 +149,7 @@ where
             Ok(inner.call(request))
         }
         Err(rejection) => {
+            metrics::denied(Stage::Guard, rejection.kind());
             let rejection = rejection.for_request(settings.grpc, request.headers());
             Err(respond(on_rejection, rejection))
         }

@@ -310,6 +310,7 @@ impl PendingProof {
         match outcome {
             Ok(Recorded::First) => Ok(()),
             Ok(Recorded::Seen) => {
+                crate::metrics::dpop_replay();
                 tracing::debug!(
                     kind = ErrorKind::DpopProofReplayed.code(),
                     "DPoP proof refused: already used"

@@ -61,6 +61,7 @@ use crate::guard::decision::{GuardContext, check_requirements};
 use crate::guard::future::RejectOr;
 use crate::guard::grpc::GrpcRejections;
 use crate::guard::response::{InheritRejection, OnRejection, Rejection, respond};
+use crate::metrics::{self, Stage};
 use crate::verify::predicate::ClaimPredicate;
 use crate::verify::scope::{Requirements, ScopeRequirement};
 
@@ -275,6 +276,12 @@ pub(crate) fn check_route<B>(
             ))
         }
     };
+    match &judged {
+        // Counted as a route's decision only where a requirement was checked.
+        Ok(()) if requirements.is_some() => metrics::allowed(Stage::Route),
+        Ok(()) => {}
+        Err(rejection) => metrics::denied(Stage::Route, rejection.kind()),
+    }
     // Without a guard in front, its setting is unknown: the default, by content type.
     let grpc = context.map_or(GrpcRejections::Auto, |c| c.settings.grpc);
     judged.map_err(|rejection| rejection.for_request(grpc, request.headers()))

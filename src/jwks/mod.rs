@@ -26,6 +26,7 @@ pub use fetch::FetchError;
 pub(crate) use key::{KeySet, VerifyingKey};
 
 use crate::error::AuthError;
+use crate::metrics::FetchOutcome;
 
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone)]
@@ -464,6 +465,9 @@ impl KeyStore {
                 gate.in_flight = false;
                 self.store.done.send_modify(|n| *n = n.wrapping_add(1));
                 drop(gate);
+                // Every refresh ends here: the key-set gauges follow its outcome.
+                #[cfg(feature = "metrics")]
+                crate::metrics::key_status(&self.store.status());
             }
         }
         let started = Instant::now();
@@ -473,7 +477,14 @@ impl KeyStore {
             settled: false,
         };
         let result = self.fetch().await;
-        let duration_ms = millis(started.elapsed());
+        let duration = started.elapsed();
+        let outcome = match &result {
+            Ok((_, Some(_))) => FetchOutcome::Success,
+            Ok((_, None)) => FetchOutcome::NotModified,
+            Err(_) => FetchOutcome::Failure,
+        };
+        crate::metrics::key_fetch(&self.issuer, outcome, duration);
+        let duration_ms = millis(duration);
         let issuer = &*self.issuer;
         let mut gate = self.gate();
         match result {

@@ -30,6 +30,7 @@ use crate::jwks::KeyStore;
 use crate::jwks::discovery::{Endpoint, discover};
 use crate::jwks::fetch::{Fetcher, check_url};
 use crate::jwks::key::{AlgSet, parse_alg};
+use crate::metrics::{self, IntrospectionOutcome};
 use crate::verify::claims::Claims;
 use crate::verify::json::StrictObject;
 use crate::verify::validator::{decode_json, now};
@@ -261,7 +262,15 @@ impl Introspector {
                 wait,
             ));
         }
-        match self.call(token, keys, algs, leeway).await {
+        let started = metrics::Started::now();
+        let answer = self.call(token, keys, algs, leeway).await;
+        let outcome = match &answer {
+            Ok(Answer::Active(_)) => IntrospectionOutcome::Active,
+            Ok(Answer::Inactive) => IntrospectionOutcome::Inactive,
+            Err(_) => IntrospectionOutcome::Failure,
+        };
+        metrics::introspection(&self.issuer, outcome, started);
+        match answer {
             Ok(answer) => {
                 self.recovered();
                 Ok(answer)

@@ -18,6 +18,7 @@ use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::jwks::fetch::Fetcher;
 use crate::jwks::key::{AlgSet, parse_alg};
 use crate::jwks::{KeyStatus, Readiness, RefreshPolicy};
+use crate::metrics;
 use crate::verify::cache::{Binding, TokenCache};
 use crate::verify::claims::{Claims, JsonClaims};
 use crate::verify::introspect::{Answer, IntrospectionCache};
@@ -188,7 +189,8 @@ impl<T> ValidatorBuilder<T> {
     }
 
     /// Checks the configuration and builds the validator. Nothing is fetched yet: keys are
-    /// loaded on first use, so building does not need the identity provider to be up.
+    /// loaded on first use, so building does not need the identity provider to be up. With
+    /// feature `metrics`, building describes the metrics to the recorder installed now.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the setting at fault.
@@ -237,6 +239,7 @@ impl<T> ValidatorBuilder<T> {
             }
         }
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        metrics::describe();
         Ok(Validator {
             shared: Arc::new(Shared {
                 issuers,
@@ -421,9 +424,14 @@ fn refused(kind: ErrorKind, issuer: Option<&str>, kid: Option<&str>, alg: Option
 impl<T> Validator<T> {
     /// The state of each trusted issuer's keys, as they are: reading it loads nothing. For a
     /// readiness probe, use [`readiness`](Self::readiness), which also loads them.
+    ///
+    /// With feature `metrics`, each call also sets the key-set gauges (age and state), which
+    /// nothing else brings up to date while no fetch happens.
     pub fn key_status(&self) -> Vec<KeyStatus> {
         let mut all: Vec<KeyStatus> = self.entries().map(|i| i.keys.status()).collect();
         all.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        // The key-set gauges have no other way to follow time (see `crate::metrics`).
+        all.iter().for_each(metrics::key_status);
         all
     }
 
@@ -536,6 +544,14 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
 
     /// The claims of a token validated before, if they still hold; no I/O, no parsing.
     pub(crate) fn cached(&self, token: &str) -> Option<Claims<T>> {
+        let claims = self.remembered(token);
+        metrics::token_cache(claims.is_some());
+        claims
+    }
+
+    /// The lookup of [`Self::cached`], in the verified-token cache, then in the remembered
+    /// active introspection answers.
+    fn remembered(&self, token: &str) -> Option<Claims<T>> {
         let now = now();
         if let Some(claims) = self.shared.cache.as_ref().and_then(|c| c.get(token, now)) {
             return Some(claims);
