@@ -48,7 +48,8 @@
 //! # Key-set gauges
 //!
 //! The facade has no gauges that are read when scraped, so the key-set gauges are set when a
-//! fetch ends and whenever [`Validator::key_status`](crate::Validator::key_status) is called.
+//! fetch ends and whenever [`Validator::key_status`](crate::Validator::key_status) is called
+//! (as [`Validator::readiness`](crate::Validator::readiness) does on every probe).
 //! Between those moments `bearer_guard_jwks_age_seconds` and `bearer_guard_jwks_state` keep
 //! the value they were last set to: call `key_status` from the readiness probe (or on a timer)
 //! to keep them current. `bearer_guard_jwks_last_success_timestamp_seconds` is exact at any
