@@ -81,14 +81,17 @@ pub use self::client::*;
 
 #[cfg(feature = "client")]
 mod client {
-    use std::sync::OnceLock;
+    use std::sync::{Arc, OnceLock};
     use std::time::Duration;
 
     use http::HeaderMap;
     use tokio::time::Instant;
 
     use crate::client::challenge;
-    use crate::client::endpoint::{AuthMethod, Endpoint, HttpSettings, Location, parse_response};
+    use crate::client::endpoint::{
+        AuthMethod, Client, Credential, Endpoint, Location, parse_response,
+    };
+    use crate::client::http::Http;
     use crate::client::{AccessToken, TokenError};
 
     /// The requested scope of [`token_response`]'s endpoint.
@@ -98,25 +101,26 @@ mod client {
     /// The longest lifetime [`token_response`] gives a token.
     pub const MAX_LIFETIME: Duration = Duration::from_secs(86_400);
 
+    const TOKEN_URL: &str = "https://idp.example.com/token";
+
     fn endpoint() -> &'static Endpoint {
         static ENDPOINT: OnceLock<Endpoint> = OnceLock::new();
-        ENDPOINT.get_or_init(|| {
-            Endpoint::new(
-                Location::Url("https://idp.example.com/token".parse().expect("a URL")),
-                "client".into(),
-                crate::client::token::ClientSecret("secret".into()),
-                AuthMethod::Basic,
-                Some(REQUESTED_SCOPE.into()),
-                Vec::new(),
-                DEFAULT_LIFETIME,
-                MAX_LIFETIME,
-                false,
-                HttpSettings {
-                    timeout: Duration::from_secs(1),
-                    max_response_bytes: 64 * 1024,
-                },
-            )
-            .expect("a valid endpoint")
+        ENDPOINT.get_or_init(|| Endpoint {
+            client: Arc::new(Client {
+                location: Location::Url(TOKEN_URL.parse().expect("a URL")),
+                client_id: "client".into(),
+                credential: Credential::Secret(
+                    crate::client::token::ClientSecret("secret".into()),
+                    AuthMethod::Basic,
+                ),
+                default_lifetime: DEFAULT_LIFETIME,
+                max_lifetime: MAX_LIFETIME,
+                allow_insecure_http: false,
+                dpop: None,
+                http: Http::own(Duration::from_secs(1), 64 * 1024).expect("an HTTP client"),
+            }),
+            scope: Some(REQUESTED_SCOPE.into()),
+            resources: Vec::new(),
         })
     }
 
@@ -127,7 +131,8 @@ mod client {
         body: &[u8],
         sent_at: Instant,
     ) -> Result<AccessToken, TokenError> {
-        parse_response(status, body, endpoint(), sent_at)
+        let url = reqwest::Url::parse(TOKEN_URL).expect("a URL");
+        parse_response(status, body, endpoint(), &url, sent_at)
     }
 
     /// The challenges of one `WWW-Authenticate` value: each scheme with its parameters.

@@ -90,7 +90,7 @@ mod dpop;
 pub(crate) mod endpoint;
 mod error;
 mod future;
-mod http;
+pub(crate) mod http;
 mod key;
 mod layer;
 mod replay;
