@@ -42,7 +42,7 @@ mod logs;
 use std::io::Write;
 use std::process::ExitCode;
 
-use bearer_guard::testing::{TestClient, TestIssuer};
+use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
     Claims, DefaultRejection, GrpcScopes, GrpcScopesLayer, Guard, GuardLayer, JsonClaims,
     ScopeRequirement, Validator,
@@ -194,41 +194,22 @@ fn guarded_orders(validator: Validator) -> Result<GuardedOrders, bearer_guard::C
     Ok(GuardLayer::new(validator).layer(scopes.layer(OrdersServer::new(OrdersService))))
 }
 
-/// Clients of the embedded issuer: one with every scope, one that may only read.
-const CLIENTS: [(&str, &str, &[&str]); 2] = [
-    (
-        "demo-admin",
-        "demo-admin-secret",
-        &["read", "write", "admin"],
-    ),
-    ("demo-reader", "demo-reader-secret", &["read"]),
-];
-
 async fn embedded_issuer(audience: Option<String>) -> TestIssuer {
-    let mut builder = TestIssuer::builder();
+    let mut builder = common::with_clients(TestIssuer::builder(), &common::DEMO_CLIENTS);
     if let Some(audience) = audience {
         builder = builder.resource(audience);
-    }
-    for (id, secret, scopes) in CLIENTS {
-        builder = builder.client(TestClient::new(id, secret).scopes(scopes.iter().copied()));
     }
     builder.start().await
 }
 
 fn print_try_it(issuer: &TestIssuer, address: &str) {
     let token_url = issuer.token_endpoint();
-    println!();
-    println!("No OAUTH_ISSUER set: tokens come from an embedded test issuer.");
-    println!("  issuer          {}", issuer.issuer());
-    println!("  token endpoint  {token_url}");
-    println!("  audience        {}", issuer.audience());
-    for (id, secret, scopes) in CLIENTS {
-        println!(
-            "  client          {id} / {secret}  (scopes: {})",
-            scopes.join(" ")
-        );
-    }
-    let (id, secret, _) = CLIENTS[1];
+    common::print_embedded_issuer(
+        issuer,
+        ("audience", issuer.audience()),
+        &common::DEMO_CLIENTS,
+    );
+    let (id, secret, _) = common::DEMO_CLIENTS[1];
     let grpcurl = "grpcurl -plaintext -import-path examples/proto -proto orders.proto";
     println!();
     println!("Try it (grpcurl, from the crate's directory):");

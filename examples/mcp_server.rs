@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::body::Body;
-use bearer_guard::testing::{TestClient, TestIssuer};
+use bearer_guard::testing::TestIssuer;
 use bearer_guard::{Claims, GuardLayer, McpToolScopesLayer, ResourceMetadata, ScopeRequirement};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
@@ -62,7 +62,7 @@ const READ: &str = "orders:read";
 const WRITE: &str = "orders:write";
 
 /// Clients of the embedded issuer: one with every scope, one that may only read.
-const CLIENTS: [(&str, &str, &[&str]); 2] = [
+const CLIENTS: [common::DemoClient; 2] = [
     ("mcp-admin", "mcp-admin-secret", &[READ, WRITE]),
     ("mcp-reader", "mcp-reader-secret", &[READ]),
 ];
@@ -257,7 +257,7 @@ async fn embedded_issuer(audience: &str) -> TestIssuer {
     // URL is accepted too, for clients that ask for a token for the URL they call. Some MCP
     // clients (the TypeScript SDK, for one) require `authorization_endpoint` in the issuer's
     // metadata, even for client credentials.
-    let mut builder = audience
+    let builder = audience
         .split(',')
         .map(str::trim)
         .filter(|a| !a.is_empty())
@@ -266,25 +266,12 @@ async fn embedded_issuer(audience: &str) -> TestIssuer {
         })
         .allow_loopback_resources()
         .authorization_endpoint();
-    for (id, secret, scopes) in CLIENTS {
-        builder = builder.client(TestClient::new(id, secret).scopes(scopes.iter().copied()));
-    }
-    builder.start().await
+    common::with_clients(builder, &CLIENTS).start().await
 }
 
 fn print_try_it(issuer: &TestIssuer, resource: &str) {
     let token_url = issuer.token_endpoint();
-    println!();
-    println!("No OAUTH_ISSUER set: tokens come from an embedded test issuer.");
-    println!("  issuer          {}", issuer.issuer());
-    println!("  token endpoint  {token_url}");
-    println!("  resource        {resource}");
-    for (id, secret, scopes) in CLIENTS {
-        println!(
-            "  client          {id} / {secret}  (scopes: {})",
-            scopes.join(" ")
-        );
-    }
+    common::print_embedded_issuer(issuer, ("resource", resource), &CLIENTS);
     let (id, secret, _) = CLIENTS[0];
     println!();
     println!("Try it:");

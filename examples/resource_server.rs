@@ -171,26 +171,13 @@ async fn replay_in_redis(
     )
 }
 
-/// Clients of the embedded issuer: one with every scope, one that may only read.
-const CLIENTS: [(&str, &str, &[&str]); 2] = [
-    (
-        "demo-admin",
-        "demo-admin-secret",
-        &["read", "write", "admin"],
-    ),
-    ("demo-reader", "demo-reader-secret", &["read"]),
-];
-
 /// A client of the embedded issuer that gets opaque tokens (for `OAUTH_INTROSPECTION_*`).
 const OPAQUE_CLIENT: (&str, &str) = ("demo-opaque", "demo-opaque-secret");
 
 async fn embedded_issuer(audience: Option<String>) -> TestIssuer {
-    let mut builder = TestIssuer::builder();
+    let mut builder = common::with_clients(TestIssuer::builder(), &common::DEMO_CLIENTS);
     if let Some(audience) = audience {
         builder = builder.resource(audience);
-    }
-    for (id, secret, scopes) in CLIENTS {
-        builder = builder.client(TestClient::new(id, secret).scopes(scopes.iter().copied()));
     }
     let (id, secret) = OPAQUE_CLIENT;
     builder = builder.client(TestClient::new(id, secret).scopes(["read"]).opaque_tokens());
@@ -199,18 +186,12 @@ async fn embedded_issuer(audience: Option<String>) -> TestIssuer {
 
 fn print_try_it(issuer: &TestIssuer, api: &str) {
     let token_url = issuer.token_endpoint();
-    println!();
-    println!("No OAUTH_ISSUER set: tokens come from an embedded test issuer.");
-    println!("  issuer          {}", issuer.issuer());
-    println!("  token endpoint  {token_url}");
-    println!("  audience        {}", issuer.audience());
-    for (id, secret, scopes) in CLIENTS {
-        println!(
-            "  client          {id} / {secret}  (scopes: {})",
-            scopes.join(" ")
-        );
-    }
-    let (id, secret, _) = CLIENTS[0];
+    common::print_embedded_issuer(
+        issuer,
+        ("audience", issuer.audience()),
+        &common::DEMO_CLIENTS,
+    );
+    let (id, secret, _) = common::DEMO_CLIENTS[0];
     println!();
     println!("Try it:");
     println!(

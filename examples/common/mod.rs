@@ -236,3 +236,55 @@ impl Metrics {
         axum::Router::new().route("/metrics", axum::routing::get(scrape))
     }
 }
+
+/// A client of an example's embedded test issuer: id, secret, the scopes it may ask for.
+#[cfg(feature = "test-util")]
+pub(crate) type DemoClient = (&'static str, &'static str, &'static [&'static str]);
+
+/// The clients of the `resource_server` and `grpc_server` examples' embedded issuer: one with
+/// every scope, one that may only read.
+#[cfg(feature = "test-util")]
+pub(crate) const DEMO_CLIENTS: [DemoClient; 2] = [
+    (
+        "demo-admin",
+        "demo-admin-secret",
+        &["read", "write", "admin"],
+    ),
+    ("demo-reader", "demo-reader-secret", &["read"]),
+];
+
+/// `builder` with `clients` registered.
+#[cfg(feature = "test-util")]
+pub(crate) fn with_clients(
+    builder: bearer_guard::testing::TestIssuerBuilder,
+    clients: &[DemoClient],
+) -> bearer_guard::testing::TestIssuerBuilder {
+    clients
+        .iter()
+        .fold(builder, |builder, (id, secret, scopes)| {
+            builder.client(
+                bearer_guard::testing::TestClient::new(*id, *secret).scopes(scopes.iter().copied()),
+            )
+        })
+}
+
+/// What an example prints first about its embedded issuer: where it is, what tokens are for
+/// (`for_what`: a label and a value, such as the audience), and its clients.
+#[cfg(feature = "test-util")]
+pub(crate) fn print_embedded_issuer(
+    issuer: &bearer_guard::testing::TestIssuer,
+    for_what: (&str, &str),
+    clients: &[DemoClient],
+) {
+    println!();
+    println!("No OAUTH_ISSUER set: tokens come from an embedded test issuer.");
+    println!("  issuer          {}", issuer.issuer());
+    println!("  token endpoint  {}", issuer.token_endpoint());
+    println!("  {:<15} {}", for_what.0, for_what.1);
+    for (id, secret, scopes) in clients {
+        println!(
+            "  client          {id} / {secret}  (scopes: {})",
+            scopes.join(" ")
+        );
+    }
+}

@@ -123,20 +123,7 @@ impl<S> Bearer<S> {
         BearerLayer::new(source)
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 
     /// Where the tokens come from; `None` for a service that picks its source by origin
     /// ([`BearerLayer::by_origin`]).

@@ -177,20 +177,7 @@ pub struct RequireScope<S, H = InheritRejection> {
 }
 
 impl<S, H> RequireScope<S, H> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S: fmt::Debug, H> fmt::Debug for RequireScope<S, H> {
