@@ -5,11 +5,8 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use bearer_guard::testing::TestIssuer;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -34,34 +31,8 @@ async fn start_example(env: &[(&str, &str)], until: Option<&str>) -> (Child, Str
         .env_remove("OAUTH_JWKS_URI")
         .env("BIND", "127.0.0.1:0")
         .envs(env.iter().copied());
-    let mut child = command
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the grpc_server example is built by `cargo test --features grpc-example`");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let first_line = stdout
-        .next_line()
-        .await
-        .expect("stdout")
-        .expect("a first line");
-    let base = first_line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-        .to_owned();
-    let mut printed = vec![first_line];
-    if let Some(until) = until {
-        while let Some(line) = stdout.next_line().await.expect("stdout") {
-            let done = line.trim_start().starts_with(until);
-            printed.push(line);
-            if done {
-                break;
-            }
-        }
-    }
-    // Keep reading, so that the example never writes into a closed pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
-    (child, base, printed)
+    let running = common::spawn_server_example(command, until).await;
+    (running.child, running.base, running.printed)
 }
 
 /// The value printed after `label` on a line of `lines`.

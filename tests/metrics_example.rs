@@ -9,7 +9,6 @@ use std::process::Stdio;
 
 use common::*;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The example, configured for `issuer` with `METRICS` set to `metrics`.
@@ -29,19 +28,8 @@ fn example(issuer: &str, metrics: &str) -> Command {
 
 /// Starts the example; it and the base URL its first line names.
 async fn start(issuer: &str) -> (Child, String) {
-    let mut child = example(issuer, "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the resource_server example is built by `cargo test`");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let first = lines.next_line().await.expect("stdout").expect("a line");
-    let base = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
-    // Keep reading, so that the example never writes into a closed pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
+    let running = spawn_server_example(example(issuer, "1"), None).await;
+    (running.child, running.base)
 }
 
 #[tokio::test]

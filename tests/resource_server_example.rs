@@ -5,11 +5,8 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use common::*;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// One call to the example: status, `WWW-Authenticate`, body.
@@ -55,37 +52,11 @@ async fn start_example_with(
             .env_remove("OAUTH_ISSUER")
             .env_remove("OAUTH_AUDIENCE"),
     };
-    let mut child = command
+    command
         .env("BIND", "127.0.0.1:0")
-        .env_remove("OAUTH_JWKS_URI")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the resource_server example is built by `cargo test`");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let first_line = stdout
-        .next_line()
-        .await
-        .expect("stdout")
-        .expect("a first line");
-    let base = first_line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
-        .to_owned();
-    let mut printed = vec![first_line];
-    if let Some(until) = until {
-        while let Some(line) = stdout.next_line().await.expect("stdout") {
-            let done = line.trim_start().starts_with(until);
-            printed.push(line);
-            if done {
-                break;
-            }
-        }
-    }
-    // Keep reading, so that the example never writes into a closed pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
-    (child, base, printed)
+        .env_remove("OAUTH_JWKS_URI");
+    let running = spawn_server_example(command, until).await;
+    (running.child, running.base, running.printed)
 }
 
 #[tokio::test]
@@ -307,7 +278,8 @@ async fn the_quickstart_runs_the_whole_flow_and_exits_zero() {
 #[tokio::test]
 async fn the_example_serves_its_metadata_for_its_public_url_and_takes_several_audiences() {
     let idp = IdpServer::start().await;
-    let mut child = Command::new(example_binary("resource_server"))
+    let mut command = Command::new(example_binary("resource_server"));
+    command
         .env("OAUTH_ISSUER", &idp.issuer)
         .env(
             "OAUTH_AUDIENCE",
@@ -315,18 +287,12 @@ async fn the_example_serves_its_metadata_for_its_public_url_and_takes_several_au
         )
         .env("PUBLIC_URL", "https://api.example.com/v1")
         .env("BIND", "127.0.0.1:0")
-        .env_remove("OAUTH_JWKS_URI")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the resource_server example is built by `cargo test`");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let first = stdout.next_line().await.unwrap().unwrap();
-    let base = first
-        .strip_prefix("listening on ")
-        .unwrap()
-        .trim()
-        .to_owned();
+        .env_remove("OAUTH_JWKS_URI");
+    let RunningExample {
+        child: _child,
+        base,
+        ..
+    } = spawn_server_example(command, None).await;
     let http = reqwest::Client::new();
     let url = format!("{base}/.well-known/oauth-protected-resource/v1");
     let response = http.get(&url).send().await.unwrap();

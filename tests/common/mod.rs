@@ -599,3 +599,53 @@ pub fn example_binary(name: &str) -> PathBuf {
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
+
+/// A server example started by [`spawn_server_example`]: the process (killed when dropped),
+/// the base URL its first line names, and the lines it printed up to `until`.
+pub struct RunningExample {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub printed: Vec<String>,
+}
+
+/// Spawns `command` (a server example: its first stdout line is `listening on URL`), reads
+/// that line and then, with `until`, every line up to one that starts with it (trimmed); the
+/// rest of stdout is drained, so that the example never writes into a closed pipe.
+pub async fn spawn_server_example(
+    mut command: tokio::process::Command,
+    until: Option<&str>,
+) -> RunningExample {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the example is built (`cargo test` builds them; see .ci/run for features)");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let first_line = stdout
+        .next_line()
+        .await
+        .expect("stdout")
+        .expect("a first line");
+    let base = first_line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+        .to_owned();
+    let mut printed = vec![first_line];
+    if let Some(until) = until {
+        while let Some(line) = stdout.next_line().await.expect("stdout") {
+            let done = line.trim_start().starts_with(until);
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    RunningExample {
+        child,
+        base,
+        printed,
+    }
+}
