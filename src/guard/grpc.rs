@@ -721,6 +721,12 @@ mod tests {
                 "{kind:?}"
             );
         }
+        // What logs and custom handlers print: gRPC's own names.
+        assert_eq!(GrpcStatus::Unauthenticated.to_string(), "UNAUTHENTICATED");
+        assert_eq!(
+            GrpcStatus::PermissionDenied.to_string(),
+            "PERMISSION_DENIED"
+        );
     }
 
     #[test]
@@ -833,5 +839,52 @@ mod tests {
             ["/orders.v1.Orders/Read"]
         );
         assert!(layer.method("Read", read()).is_err());
+    }
+
+    #[test]
+    fn declared_requirements_are_found_by_full_path_and_shown_in_debug() {
+        let layer = GrpcScopesLayer::for_service("orders.v1.Orders")
+            .unwrap()
+            .method("Read", ScopeRequirement::all(["read"]))
+            .unwrap()
+            .unlisted(ScopeRequirement::all(["admin"]));
+        assert_eq!(
+            layer.requirement("/orders.v1.Orders/Read"),
+            Some(&ScopeRequirement::all(["read"]))
+        );
+        assert_eq!(layer.requirement("/orders.v1.Orders/Write"), None);
+        assert_eq!(layer.requirement("Read"), None, "full paths only");
+        for debug in [
+            format!("{layer:?}"),
+            format!("{:?}", layer.layer(NeverReady)),
+        ] {
+            assert!(debug.contains("/orders.v1.Orders/Read"), "{debug}");
+            assert!(debug.contains("read") && debug.contains("admin"), "{debug}");
+        }
+    }
+
+    /// A service that is never ready.
+    #[derive(Debug, Clone)]
+    struct NeverReady;
+
+    impl Service<Request<()>> for NeverReady {
+        type Response = Response<()>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Response<()>, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+
+        fn call(&mut self, _: Request<()>) -> Self::Future {
+            std::future::ready(Ok(Response::new(())))
+        }
+    }
+
+    #[test]
+    fn readiness_is_the_inner_service_s() {
+        let mut service = GrpcScopesLayer::new().layer(NeverReady);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(Service::<Request<()>>::poll_ready(&mut service, &mut cx).is_pending());
     }
 }
