@@ -330,12 +330,8 @@ pub(crate) fn key_status(status: &KeyStatus) {
         use std::time::{SystemTime, UNIX_EPOCH};
 
         let issuer = ::metrics::SharedString::from(status.issuer.clone());
-        for (state, label) in [
-            (KeyState::Fresh, "fresh"),
-            (KeyState::Stale, "stale"),
-            (KeyState::Unavailable, "unavailable"),
-        ] {
-            ::metrics::gauge!(JWKS_STATE, "issuer" => issuer.clone(), "state" => label)
+        for state in [KeyState::Fresh, KeyState::Stale, KeyState::Unavailable] {
+            ::metrics::gauge!(JWKS_STATE, "issuer" => issuer.clone(), "state" => state.name())
                 .set(f64::from(u8::from(status.state == state)));
         }
         if let Some(at) = status.last_success {

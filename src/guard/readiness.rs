@@ -37,7 +37,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tower_service::Service;
 
-use crate::jwks::{KeyState, Readiness};
+use crate::jwks::Readiness;
 use crate::verify::validator::Validator;
 
 /// Answers readiness probes from [`Validator::readiness`]: `200` or `503` with a JSON report,
@@ -122,7 +122,7 @@ fn report(readiness: &Readiness, now: SystemTime) -> Value {
         .map(|status| {
             json!({
                 "issuer": status.issuer,
-                "state": state_name(status.state),
+                "state": status.state.name(),
                 "key_count": status.key_count,
                 "age_seconds": status
                     .last_success
@@ -135,19 +135,10 @@ fn report(readiness: &Readiness, now: SystemTime) -> Value {
     json!({ "ready": readiness.is_ready(), "issuers": issuers })
 }
 
-/// The stable name of a key state, as reports and logs spell it.
-pub(crate) fn state_name(state: KeyState) -> &'static str {
-    match state {
-        KeyState::Fresh => "fresh",
-        KeyState::Stale => "stale",
-        KeyState::Unavailable => "unavailable",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::{FetchError, KeyStatus};
+    use crate::jwks::{FetchError, KeyState, KeyStatus};
     use std::time::Duration;
 
     fn status(issuer: &str, state: KeyState) -> KeyStatus {

@@ -164,6 +164,17 @@ pub enum KeyState {
     Unavailable,
 }
 
+impl KeyState {
+    /// The stable name reports and metric labels use: `fresh`, `stale`, `unavailable`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Fresh => "fresh",
+            Self::Stale => "stale",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// What a caller is told to do about a refresh.
 enum Step {
     /// Await the refresh in flight.
