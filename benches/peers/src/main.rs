@@ -1,5 +1,5 @@
-//! The peer comparison harness: bearer-guard next to tower-oauth2-resource-server, aliri_tower
-//! and axum-jwt-auth, each pair in one process and one run, with the same keys and tokens.
+//! The peer comparison harness: bearer-guard next to tower-oauth2-resource-server, aliri_tower,
+//! oauth-resource-server and axum-jwt-auth, each pair in one process and one run, with the same keys and tokens.
 //!
 //! ```text
 //! peers mint               mint the token pools (once; reused while present)
@@ -143,6 +143,7 @@ fn mint() {
 const TOWER_OAUTH2: &str = "tower-oauth2-resource-server 0.12.5";
 const ALIRI: &str = "aliri_tower 0.6.1";
 const AXUM_JWT_AUTH: &str = "axum-jwt-auth 0.7.0";
+const OAUTH_RS: &str = "oauth-resource-server 0.3.1";
 
 /// The inner service of every layer stack: an empty 200.
 async fn noop(_request: Request<Body>) -> Result<Response<Body>, Infallible> {
@@ -221,6 +222,48 @@ async fn aliri(
     let authorizer = aliri_tower::Oauth2Authorizer::new().with_terse_error_handler::<Body>();
     authorizer
         .jwt_layer::<Body>(authority)
+        .layer(service_fn(noop))
+}
+
+/// oauth-resource-server: an `OAuthConfig` with our issuer, audience and the loopback
+/// `jwks_uri` (no discovery), `resource` set (it is required; it only feeds the challenge and
+/// the metadata document), no required scope (`allow_unscoped_tokens`, as no other stack
+/// checks one), everything else default (all asymmetric algorithms, 60 s leeway, `typ` not
+/// required); one `OAuthValidator` with its background refresh (first load now, then hourly),
+/// `AuthLayer::builder().oauth(..).build()` (the `Authorization: Bearer` source) over the
+/// no-op service. It caches keys, not verified tokens: every request runs
+/// `jsonwebtoken::decode` (jsonwebtoken 9, ring).
+async fn oauth_rs(
+    jwks_url: &str,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> {
+    use oauth_resource_server::axum::AuthLayer;
+    use oauth_resource_server::{KeyNaming, OAuthConfig, OAuthValidator};
+
+    let config = OAuthConfig {
+        enabled: true,
+        issuer: ISSUER.to_owned(),
+        jwks_uri: Some(jwks_url.to_owned()),
+        audience: AUDIENCE.to_owned(),
+        resource: AUDIENCE.to_owned(),
+        allow_unscoped_tokens: true,
+        ..OAuthConfig::default()
+    }
+    .resolve(KeyNaming::Dotted("oauth"))
+    .expect("oauth-resource-server config")
+    .expect("enabled");
+    let validator =
+        Arc::new(OAuthValidator::new(&config).expect("oauth-resource-server validator"));
+    // Its recommended setup. The task holds only a weak reference between passes, so it ends
+    // with the stack. Waiting for its first load keeps it to one JWKS fetch per stack (a
+    // warming request sent before would fetch, and the task's first pass fetch again).
+    drop(validator.spawn_background_refresh());
+    while !validator.is_ready() {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    AuthLayer::builder()
+        .oauth(validator)
+        .build()
+        .expect("oauth-resource-server layer")
         .layer(service_fn(noop))
 }
 
@@ -313,6 +356,18 @@ async fn bench(settings: Settings, out: PathBuf) {
                 .await;
                 report(&scenario, ALIRI, p, o);
                 rows.push(row(&scenario, ALIRI, p, Some(o), "layer"));
+            }
+            if selected(&scenario, OAUTH_RS) {
+                let (p, o) = compare(
+                    OAUTH_RS,
+                    &mut oauth_rs(&url).await,
+                    &mut ours_layer(&url),
+                    &workload,
+                    &settings,
+                )
+                .await;
+                report(&scenario, OAUTH_RS, p, o);
+                rows.push(row(&scenario, OAUTH_RS, p, Some(o), "layer"));
             }
             if selected(&scenario, AXUM_JWT_AUTH) {
                 let (p, o) = compare::<_, _, Body, _, _>(
