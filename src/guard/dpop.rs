@@ -416,11 +416,7 @@ pub(crate) fn check_binding(
     claims: &dyn ClaimsView,
     presented: &Presented,
 ) -> Result<(), ErrorKind> {
-    let bound = claims
-        .json()
-        .get("cnf")
-        .and_then(|cnf| cnf.get("jkt"))
-        .and_then(serde_json::Value::as_str);
+    let bound = claims.bound_jkt();
     let refused = match (presented, bound) {
         (Presented::Dpop { jkt }, Some(bound)) if bound == jkt => return Ok(()),
         (Presented::Dpop { .. }, Some(_)) => ErrorKind::DpopKeyMismatch,

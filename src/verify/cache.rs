@@ -50,7 +50,8 @@ pub(crate) enum Binding {
 }
 
 struct Entry<T> {
-    token: Box<str>,
+    /// Shared with `claims`, which read their JSON map from it if asked for it.
+    token: Arc<str>,
     claims: Claims<T>,
     binding: Binding,
     /// Its moka weight: its estimated heap, at least `max_bytes / capacity`.
@@ -154,9 +155,10 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         let Some(bytes) = entry_bytes(token, claims).filter(|b| *b <= self.max_bytes) else {
             return;
         };
+        let token: Arc<str> = token.into();
         let entry = Entry {
-            token: token.into(),
-            claims: claims.clone(),
+            claims: claims.without_json(Arc::clone(&token)),
+            token,
             binding,
             weight: u32::try_from(bytes)
                 .unwrap_or(u32::MAX)
@@ -204,6 +206,10 @@ fn block(n: usize) -> usize {
 /// claims, scopes, user-defined claims) and moka's bookkeeping. `None` when it cannot be
 /// estimated (then the entry is not remembered).
 ///
+/// The claims' JSON map is counted although an entry does not keep it: it is read again from
+/// the token, and then kept, when a request asks for it (a route's claim predicate, a handler
+/// reading [`Claims::json`](crate::Claims::json)), so the budget must hold it.
+///
 /// The claims object, a JSON map kept whatever `T` is, is walked. A user-defined `T` cannot
 /// be looked into: it is charged what that JSON map holds once more, which assumes that `T`
 /// holds no more than the JSON it is read from (true of plain structs, strings and vectors; a
@@ -228,7 +234,7 @@ fn entry_bytes<T: 'static>(token: &str, claims: &Claims<T>) -> Option<u64> {
     let scope_strings = scopes.iter().map(|s| block(s.len())).sum::<usize>();
     let total = [
         MOKA_BYTES_PER_ENTRY,
-        block(token.len()),
+        block(2 * size_of::<usize>() + token.len()),
         block(2 * size_of::<usize>() + size_of::<Entry<T>>()),
         block(claims.inline_bytes()),
         strings,
@@ -474,6 +480,58 @@ mod tests {
             validator.cached(&forged).is_none(),
             "failures are not remembered"
         );
+    }
+
+    #[tokio::test]
+    async fn cached_claims_read_their_json_from_the_token_only_when_asked() {
+        #[derive(serde::Deserialize, PartialEq, Debug)]
+        struct Tenant {
+            tid: String,
+        }
+        let claims = json!({"iss": "https://idp", "aud": "api", "exp": now() + 600,
+            "tid": "t1", "cid": "okta-client", "cnf": {"jkt": "thumb"}, "scope": "read",
+            "nested": {"a": [1, 2.5, "x"]}});
+        let token = encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .expect("signs");
+        let typed = Validator::builder()
+            .issuer(
+                Issuer::new("https://idp")
+                    .audience("api")
+                    .hmac_secret(SECRET),
+            )
+            .extra_claims::<Tenant>()
+            .build()
+            .expect("valid configuration");
+        let json = validator(100);
+        let fresh = json.validate(&token).await.expect("valid");
+        let fresh_typed = typed.validate(&token).await.expect("valid");
+        assert!(fresh.holds_json(), "validation keeps the map it read");
+        json.validate(&token).await.expect("valid");
+        typed.validate(&token).await.expect("valid");
+
+        let cached = json.cached(&token).expect("remembered");
+        assert!(!cached.holds_json(), "the cache keeps no JSON map");
+        // What is read on every request is kept apart from the JSON.
+        assert_eq!(cached.as_view().bound_jkt(), Some("thumb"));
+        assert_eq!(cached.scopes(), fresh.scopes());
+        assert!(!cached.holds_json());
+        // Read again from the token, equal to what validation gave, then kept.
+        assert_eq!(cached.json(), fresh.json());
+        assert_eq!(cached.client(), Some("okta-client"));
+        assert!(cached.holds_json());
+        assert!(
+            json.cached(&token).expect("remembered").holds_json(),
+            "kept in the shared entry once read"
+        );
+
+        let cached_typed = typed.cached(&token).expect("remembered");
+        assert_eq!(cached_typed.extra(), fresh_typed.extra());
+        assert!(!cached_typed.holds_json(), "a typed T is kept, not re-read");
+        assert_eq!(cached_typed.json()["nested"], claims["nested"]);
     }
 
     #[tokio::test]
