@@ -10,6 +10,11 @@
 //! - `flood/<alg>`: distinct tokens only, cache on and off (target: on is no slower).
 //!
 //! Keys and tokens: `fixtures/` (the published JWKS, given statically, so nothing is fetched).
+//!
+//! On a shared machine, criterion's one-function-after-the-other timing moves with the
+//! neighbours' load. `NEW_TOKEN_SIDE_BY_SIDE=1 cargo bench --bench validate` instead times the
+//! four `new_token` variants in turn, in short batches of the same fresh tokens, round after
+//! round (the order rotating), and prints the median per token of each and their ratios.
 
 mod common;
 
@@ -18,7 +23,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bearer_guard::GuardLayer;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use http::{HeaderValue, Request, Response};
 use jsonwebtoken::Algorithm;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -183,5 +188,88 @@ fn flood(c: &mut Criterion) {
     group.finish();
 }
 
+/// The `new_token` comparison interleaved: see the module documentation.
+fn new_token_side_by_side() {
+    const ROUNDS: usize = 150;
+    const BATCH: usize = 16;
+    const VARIANTS: [&str; 4] = [
+        "jsonwebtoken_verify",
+        "aws_lc_verify",
+        "validate_cache_on",
+        "validate_cache_off",
+    ];
+    let rt = runtime();
+    println!(
+        "| alg | {} | on / jwt | off / jwt | on / aws-lc | off / aws-lc |",
+        VARIANTS.join(" | ")
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ] {
+        let mut fresh = FreshTokens::new(alg);
+        fresh.take(ROUNDS * BATCH);
+        let mut times: [Vec<f64>; 4] = Default::default();
+        for round in 0..ROUNDS {
+            let tokens = &fresh.tokens[round * BATCH..(round + 1) * BATCH];
+            let validators = [validator(10_000), validator(0)];
+            for turn in 0..VARIANTS.len() {
+                let variant = (round + turn) % VARIANTS.len();
+                let start = Instant::now();
+                match variant {
+                    0 => {
+                        for token in tokens {
+                            let (message, signature) =
+                                token.rsplit_once('.').expect("three segments");
+                            let ok = jsonwebtoken::crypto::verify(
+                                signature,
+                                message.as_bytes(),
+                                &fresh.key.verifying,
+                                alg,
+                            );
+                            assert!(ok.expect("verifies"));
+                        }
+                    }
+                    1 => {
+                        for token in tokens {
+                            assert!(fresh.key.bare_verify(black_box(token)));
+                        }
+                    }
+                    _ => rt.block_on(async {
+                        for token in tokens {
+                            let validated = validators[variant - 2].validate(token).await;
+                            black_box(validated.expect("valid"));
+                        }
+                    }),
+                }
+                times[variant].push(start.elapsed().as_secs_f64() * 1e6 / BATCH as f64);
+            }
+        }
+        let [jwt, aws, on, off] = times.map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        });
+        println!(
+            "| {alg:?} | {jwt:.1} µs | {aws:.1} µs | {on:.1} µs | {off:.1} µs | {:.3} | {:.3} | {:.3} | {:.3} |",
+            on / jwt,
+            off / jwt,
+            on / aws,
+            off / aws
+        );
+    }
+}
+
 criterion_group!(benches, repeated_token, new_token, flood);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("NEW_TOKEN_SIDE_BY_SIDE").is_some() {
+        new_token_side_by_side();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
