@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use foldhash::fast::RandomState;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -213,7 +214,8 @@ impl<T> ValidatorBuilder<T> {
         let fetcher = Fetcher::new(self.fetch_timeout, self.max_document_bytes)?;
         let mut policy = self.refresh;
         policy.allow_insecure_http = self.allow_insecure_http;
-        let mut issuers = HashMap::with_capacity(self.issuers.len());
+        let mut issuers =
+            HashMap::with_capacity_and_hasher(self.issuers.len(), RandomState::default());
         let mut templates: Vec<IssuerEntry> = Vec::new();
         let mut introspecting = Vec::new();
         let mut longest = Duration::ZERO;
@@ -266,7 +268,9 @@ impl<T> ValidatorBuilder<T> {
 }
 
 struct Shared<T> {
-    issuers: HashMap<String, IssuerEntry>,
+    /// Keyed by configuration; looked up by every token's `iss` (foldhash: a lookup cannot
+    /// flood a map it does not insert into, and SipHash cost more than the rest of the lookup).
+    issuers: HashMap<String, IssuerEntry, RandomState>,
     /// Multi-tenant issuers, tried in order when no issuer matches `iss` exactly.
     templates: Vec<IssuerEntry>,
     leeway: i64,
