@@ -5,6 +5,7 @@
 //! expired one by a parser that keeps the first. RFC 7515 §4 and RFC 7519 §4 let a JWT
 //! parser reject duplicate names or keep the last; where two readers may disagree we reject.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -22,6 +23,36 @@ impl<'de> Deserialize<'de> for StrictObject {
                 Value::Object(map) => Ok(Self(map)),
                 _ => Err(de::Error::custom("expected a JSON object")),
             })
+    }
+}
+
+/// A JSON string borrowed from the input when it has no escapes, owned otherwise. serde's
+/// derive borrows a `Cow<str>` field only when it is not wrapped (in an `Option`, say).
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
     }
 }
 
@@ -116,6 +147,16 @@ mod tests {
         assert!(parse(r#"{"exp":1,"\u0065xp":2}"#).is_none());
         // Different names, and the same name in different objects, are fine.
         assert!(parse(r#"{"a":{"k":1},"b":{"k":1}}"#).is_some());
+    }
+
+    #[test]
+    fn text_borrows_unless_escaped() {
+        let plain: Text<'_> = serde_json::from_str(r#""kid-1""#).unwrap();
+        assert!(matches!(plain.0, Cow::Borrowed("kid-1")));
+        let escaped: Text<'_> = serde_json::from_str(r#""kid\u002d1""#).unwrap();
+        assert!(matches!(escaped.0, Cow::Owned(ref s) if s == "kid-1"));
+        assert!(serde_json::from_str::<Text<'_>>("1").is_err());
+        assert!(serde_json::from_str::<Text<'_>>("null").is_err());
     }
 
     #[test]

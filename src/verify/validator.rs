@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use foldhash::fast::RandomState;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Value};
 
 use crate::defaults;
@@ -23,7 +24,7 @@ use crate::verify::cache::{Binding, TokenCache};
 use crate::verify::claims::{Claims, JsonClaims};
 use crate::verify::introspect::{Answer, IntrospectionCache};
 use crate::verify::issuer::{Issuer, IssuerEntry};
-use crate::verify::json::StrictObject;
+use crate::verify::json::{StrictObject, Text};
 use crate::verify::rules;
 use crate::verify::rules::TypPolicy;
 use crate::verify::scope::{ScopeClaim, Scopes, collect_claim};
@@ -213,7 +214,8 @@ impl<T> ValidatorBuilder<T> {
         let fetcher = Fetcher::new(self.fetch_timeout, self.max_document_bytes)?;
         let mut policy = self.refresh;
         policy.allow_insecure_http = self.allow_insecure_http;
-        let mut issuers = HashMap::with_capacity(self.issuers.len());
+        let mut issuers =
+            HashMap::with_capacity_and_hasher(self.issuers.len(), RandomState::default());
         let mut templates: Vec<IssuerEntry> = Vec::new();
         let mut introspecting = Vec::new();
         let mut longest = Duration::ZERO;
@@ -266,7 +268,9 @@ impl<T> ValidatorBuilder<T> {
 }
 
 struct Shared<T> {
-    issuers: HashMap<String, IssuerEntry>,
+    /// Keyed by configuration; looked up by every token's `iss` (foldhash: a lookup cannot
+    /// flood a map it does not insert into, and SipHash cost more than the rest of the lookup).
+    issuers: HashMap<String, IssuerEntry, RandomState>,
     /// Multi-tenant issuers, tried in order when no issuer matches `iss` exactly.
     templates: Vec<IssuerEntry>,
     leeway: i64,
@@ -355,32 +359,44 @@ impl Validator {
     }
 }
 
-/// The JOSE header members we read; all others (`jku`, `x5u`, `jwk`, `x5c`…) are ignored, so
-/// nothing in a token decides where keys come from.
+/// The JOSE header members we read, borrowed from the decoded header; all others (`jku`,
+/// `x5u`, `jwk`, `x5c`…) are ignored, so nothing in a token decides where keys come from.
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
+struct Header<'h> {
+    #[serde(borrow)]
+    alg: Text<'h>,
+    #[serde(default, borrow)]
+    kid: Option<Text<'h>>,
+    #[serde(default, borrow)]
+    typ: Option<Text<'h>>,
+    /// Only whether it is there (with any value but `null`).
     #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    crit: Option<Value>,
+    crit: Option<IgnoredAny>,
 }
 
-/// A compact JWS split into its parts, its header decoded; the payload is decoded only once
-/// the header passes.
-struct Jws<'t> {
-    header: Header,
+/// Room for a JOSE header decoded on the stack (real ones are well under 200 bytes); a
+/// longer one is decoded to the heap.
+const HEADER_ON_STACK: usize = 384;
+
+/// A compact JWS split into its parts, its header decoded (into `'h`, a buffer of the
+/// caller's); the payload is decoded only once the header passes.
+struct Jws<'t, 'h> {
+    header: Header<'h>,
     payload_b64: &'t str,
     /// `header.payload`, the bytes the signature covers.
     signing_input: &'t [u8],
     signature: &'t str,
 }
 
-impl<'t> Jws<'t> {
-    /// Size cap first, then exactly three segments and a canonical base64url JSON header.
-    fn parse(token: &'t str, max_bytes: usize) -> Result<Self, ErrorKind> {
+impl<'t, 'h> Jws<'t, 'h> {
+    /// Size cap first, then exactly three segments and a canonical base64url JSON header,
+    /// decoded into `stack` if it fits, else into `heap`.
+    fn parse(
+        token: &'t str,
+        max_bytes: usize,
+        stack: &'h mut [u8; HEADER_ON_STACK],
+        heap: &'h mut Vec<u8>,
+    ) -> Result<Self, ErrorKind> {
         if token.len() > max_bytes {
             return Err(ErrorKind::TokenTooLarge);
         }
@@ -390,13 +406,28 @@ impl<'t> Jws<'t> {
         else {
             return Err(ErrorKind::Malformed);
         };
-        let header: Header = decode_json(header_b64)?;
+        let decoded = if header_b64.len() / 4 * 3 + 2 <= HEADER_ON_STACK {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(header_b64, stack)
+                .map_err(|_| ErrorKind::Malformed)?;
+            &stack[..len]
+        } else {
+            URL_SAFE_NO_PAD
+                .decode_vec(header_b64, heap)
+                .map_err(|_| ErrorKind::Malformed)?;
+            &heap[..]
+        };
         Ok(Self {
-            header,
+            header: json_object(decoded)?,
             payload_b64,
             signing_input: &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()],
             signature,
         })
+    }
+
+    /// The `alg`, if one we know (whether it is allowed is the issuer's business).
+    fn alg(&self) -> Option<Algorithm> {
+        parse_alg(&self.header.alg.0)
     }
 
     /// The `kid`, if within [`defaults::MAX_KID_BYTES`]: a longer one is never looked up,
@@ -404,7 +435,8 @@ impl<'t> Jws<'t> {
     fn kid(&self) -> Option<&str> {
         self.header
             .kid
-            .as_deref()
+            .as_ref()
+            .map(|kid| &*kid.0)
             .filter(|kid| kid.len() <= defaults::MAX_KID_BYTES)
     }
 }
@@ -552,8 +584,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// The lookup of [`Self::cached`], in the verified-token cache, then in the remembered
     /// active introspection answers.
     fn remembered(&self, token: &str) -> Option<Claims<T>> {
-        let now = now();
-        if let Some(claims) = self.shared.cache.as_ref().and_then(|c| c.get(token, now)) {
+        if let Some(claims) = self.shared.cache.as_ref().and_then(|c| c.get(token, now())) {
             return Some(claims);
         }
         let introspection = self.shared.introspection.as_ref()?;
@@ -562,7 +593,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         if token.bytes().filter(|b| *b == b'.').count() == 2 {
             return None;
         }
-        introspection.active(token, now)
+        introspection.active(token, now())
     }
 
     /// Whether `token` is a JWS whose `iss` names a trusted issuer: verified with its keys,
@@ -679,7 +710,8 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// Full validation: parse, pick the key, check the signature and the claims. A refusal is
     /// logged at debug with what the token claimed to be (never the token itself).
     async fn verify(&self, token: &str) -> Result<(Claims<T>, Binding), AuthError> {
-        let jws = match Jws::parse(token, self.shared.max_token_bytes) {
+        let (mut stack, mut heap) = ([0; HEADER_ON_STACK], Vec::new());
+        let jws = match Jws::parse(token, self.shared.max_token_bytes, &mut stack, &mut heap) {
             Ok(jws) => jws,
             Err(kind) => {
                 refused(kind, None, None, None);
@@ -689,7 +721,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         let mut issuer = None;
         let outcome = self.verify_jws(&jws, &mut issuer).await;
         if let Err(error) = &outcome {
-            refused(error.kind(), issuer, jws.kid(), parse_alg(&jws.header.alg));
+            refused(error.kind(), issuer, jws.kid(), jws.alg());
         }
         outcome
     }
@@ -697,11 +729,11 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// The steps after parsing, in order; `trusted` learns the issuer once it is known.
     async fn verify_jws<'s>(
         &'s self,
-        jws: &Jws<'_>,
+        jws: &Jws<'_, '_>,
         trusted: &mut Option<&'s str>,
     ) -> Result<(Claims<T>, Binding), AuthError> {
         let header = &jws.header;
-        let alg = parse_alg(&header.alg).ok_or(ErrorKind::AlgorithmNotAllowed)?;
+        let alg = jws.alg().ok_or(ErrorKind::AlgorithmNotAllowed)?;
         if header.crit.is_some() {
             // We implement no JWS extension, so any `crit` (even an empty one, which RFC 7515
             // §4.1.11 forbids) makes the token unacceptable.
@@ -715,18 +747,26 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             return Err(ErrorKind::Malformed.into());
         }
         let StrictObject(payload) = decode_json(jws.payload_b64)?;
-        // Owned, as the payload moves into the claims.
         let iss = payload
             .get("iss")
             .and_then(Value::as_str)
-            .ok_or(ErrorKind::InvalidIssuer)?
-            .to_owned();
-        let (issuer, tenant) = self.issuer_for(&iss).ok_or(ErrorKind::InvalidIssuer)?;
+            .ok_or(ErrorKind::InvalidIssuer)?;
+        let (issuer, tenant) = self.issuer_for(iss).ok_or(ErrorKind::InvalidIssuer)?;
+        // The payload moves into the claims, so `iss` cannot stay borrowed from it: an exact
+        // issuer's name is `iss` byte for byte; only a template's `iss` is copied.
+        let template_iss = tenant.map(|_| iss.to_owned());
+        let (iss, tenant) = match &template_iss {
+            None => (&*issuer.issuer, None),
+            Some(iss) => (iss.as_str(), self.issuer_for(iss).and_then(|(_, t)| t)),
+        };
         *trusted = Some(&issuer.issuer);
         if !issuer.algorithms.contains(alg) {
             return Err(ErrorKind::AlgorithmNotAllowed.into());
         }
-        if !issuer.typ_policy.accepts(header.typ.as_deref()) {
+        if !issuer
+            .typ_policy
+            .accepts(header.typ.as_ref().map(|typ| &*typ.0))
+        {
             return Err(ErrorKind::InvalidType.into());
         }
 
@@ -750,7 +790,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             }
         };
         let binding = binding.ok_or(ErrorKind::InvalidSignature)?;
-        let claims = self.judge_claims(payload, &iss, issuer, tenant, issuer.typ_policy)?;
+        let claims = self.judge_claims(payload, iss, issuer, tenant, issuer.typ_policy)?;
         Ok((claims, binding))
     }
 
@@ -824,18 +864,26 @@ pub(crate) fn is_base64url(s: &str) -> bool {
 }
 
 /// Decodes one base64url segment (no padding, canonical) holding a JSON object.
+///
+/// The engine refuses what [`is_base64url`] would (any byte outside the alphabet, `=`
+/// padding) and non-canonical trailing bits, so the segment is read once, not twice.
 pub(crate) fn decode_json<D: DeserializeOwned>(segment: &str) -> Result<D, ErrorKind> {
-    if segment.is_empty() || !is_base64url(segment) {
+    if segment.is_empty() {
         return Err(ErrorKind::Malformed);
     }
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| ErrorKind::Malformed)?;
+    json_object(&bytes)
+}
+
+/// A decoded segment read as a JSON object (`D` may borrow from it).
+fn json_object<'de, D: Deserialize<'de>>(bytes: &'de [u8]) -> Result<D, ErrorKind> {
     // Only objects: a derived struct would also accept a JSON array.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ErrorKind::Malformed);
     }
-    serde_json::from_slice(&bytes).map_err(|_| ErrorKind::Malformed)
+    serde_json::from_slice(bytes).map_err(|_| ErrorKind::Malformed)
 }
 
 pub(crate) fn now() -> i64 {
@@ -924,6 +972,62 @@ mod tests {
             decode_json::<Map<String, Value>>("Ingi").unwrap_err(),
             ErrorKind::Malformed
         );
+    }
+
+    #[test]
+    fn a_header_is_read_alike_on_the_stack_and_on_the_heap() {
+        let b64 = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        let padding = "x".repeat(HEADER_ON_STACK);
+        for (header, on_stack) in [
+            (
+                r#"{"alg":"ES256","kid":"k\u002d1","typ":"at+jwt"}"#.to_owned(),
+                true,
+            ),
+            (
+                format!(r#"{{"alg":"ES256","kid":"k\u002d1","typ":"at+jwt","x":"{padding}"}}"#),
+                false,
+            ),
+        ] {
+            let token = format!("{}.{}.c2ln", b64(&header), b64("{}"));
+            let (mut stack, mut heap) = ([0; HEADER_ON_STACK], Vec::new());
+            let jws = Jws::parse(&token, usize::MAX, &mut stack, &mut heap)
+                .unwrap_or_else(|_| panic!("{header}"));
+            assert_eq!(jws.alg(), Some(Algorithm::ES256));
+            assert_eq!(jws.kid(), Some("k-1"));
+            assert_eq!(jws.header.typ.as_ref().map(|t| &*t.0), Some("at+jwt"));
+            assert!(jws.header.crit.is_none());
+            assert_eq!(jws.signature, "c2ln");
+            assert_eq!(heap.is_empty(), on_stack, "{header}");
+        }
+        // As before: `crit` counts whatever its value but `null`; members are strings.
+        for (header, crit) in [
+            (r#"{"alg":"ES256","crit":[]}"#, true),
+            (r#"{"alg":"ES256","crit":null}"#, false),
+        ] {
+            let token = format!("{}.{}.c2ln", b64(header), b64("{}"));
+            let (mut stack, mut heap) = ([0; HEADER_ON_STACK], Vec::new());
+            let jws = Jws::parse(&token, usize::MAX, &mut stack, &mut heap)
+                .ok()
+                .unwrap();
+            assert_eq!(jws.header.crit.is_some(), crit, "{header}");
+        }
+        for header in [
+            r#"{"alg":5}"#,
+            r#"{"kid":"k"}"#,
+            r#"{"alg":"ES256","kid":1}"#,
+            r#"{"alg":"ES256","alg":"ES256"}"#,
+            r#"["alg"]"#,
+        ] {
+            let token = format!("{}.{}.c2ln", b64(header), b64("{}"));
+            let (mut stack, mut heap) = ([0; HEADER_ON_STACK], Vec::new());
+            assert!(
+                matches!(
+                    Jws::parse(&token, usize::MAX, &mut stack, &mut heap),
+                    Err(ErrorKind::Malformed)
+                ),
+                "{header}"
+            );
+        }
     }
 
     #[test]
