@@ -15,8 +15,8 @@ use crate::guard::metadata::ResourceMetadata;
 use crate::jwks::key::{ASYMMETRIC, AlgSet};
 use crate::verify::claims::ClaimsView;
 use crate::verify::dpop::{
-    CheckedProof, ExternalUrl, MIN_NONCE_SECRET_BYTES, NonceKey, ProofRules, ProofTarget,
-    check_proof,
+    CheckedProof, Expected, ExternalUrl, MIN_NONCE_SECRET_BYTES, NonceKey, ProofKeys, ProofRules,
+    check_expected,
 };
 use crate::verify::replay::{MemoryReplayStore, Recorded, ReplayError, ReplayKey, ReplayStore};
 
@@ -232,6 +232,7 @@ impl Dpop {
                 nonces,
             },
             algorithm_names: names,
+            keys: Arc::new(ProofKeys::new()),
             store: self
                 .store
                 .unwrap_or_else(|| Replay::Memory(Arc::new(MemoryReplayStore::default()))),
@@ -288,6 +289,8 @@ pub(crate) struct DpopSettings {
     rules: ProofRules,
     /// For `algs="…"` and `dpop_signing_alg_values_supported`.
     pub(crate) algorithm_names: Vec<&'static str>,
+    /// The keys of the proof headers seen before, shared by every clone.
+    keys: Arc<ProofKeys>,
     store: Replay,
 }
 
@@ -386,14 +389,14 @@ impl DpopSettings {
         };
         let htu = self
             .url
-            .for_path(uri.path())
+            .expected(uri.path())
             .ok_or_else(|| refuse(ErrorKind::InvalidDpopProof, "request path not a URL path"))?;
-        let target = ProofTarget {
+        let expected = Expected {
             method: method.as_str(),
-            htu: &htu,
+            htu: htu.htu(),
             access_token: Some(token),
         };
-        let proof = check_proof(proof, &self.rules, target, now)
+        let proof = check_expected(proof, &self.rules, Some(&self.keys), expected, now)
             .map_err(|failure| refuse(failure.kind, failure.reason))?;
         let expires = u64::try_from(proof.iat.saturating_add(self.rules.window_secs)).unwrap_or(0);
         Ok(PendingProof {
