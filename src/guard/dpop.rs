@@ -15,8 +15,8 @@ use crate::guard::metadata::ResourceMetadata;
 use crate::jwks::key::{ASYMMETRIC, AlgSet};
 use crate::verify::claims::ClaimsView;
 use crate::verify::dpop::{
-    CheckedProof, ExternalUrl, MIN_NONCE_SECRET_BYTES, NonceKey, ProofRules, ProofTarget,
-    check_proof,
+    CheckedProof, Expected, ExternalUrl, MIN_NONCE_SECRET_BYTES, NonceKey, ProofKeys, ProofRules,
+    check_expected,
 };
 use crate::verify::replay::{MemoryReplayStore, Recorded, ReplayError, ReplayKey, ReplayStore};
 
@@ -78,7 +78,7 @@ pub struct Dpop {
     max_jti_bytes: usize,
     nonce_secret: Option<Vec<u8>>,
     nonce_step: Duration,
-    store: Option<Arc<dyn ReplayStore>>,
+    store: Option<Replay>,
 }
 
 impl Dpop {
@@ -156,13 +156,23 @@ impl Dpop {
     /// Where proofs are remembered so that each is accepted once. Default: a
     /// [`MemoryReplayStore`], right for one instance; a fleet shares one store (feature
     /// `redis`: `RedisReplayStore`), or a proof can be replayed on the next instance.
-    pub fn replay_store(self, store: impl ReplayStore) -> Self {
-        self.shared_replay_store(Arc::new(store))
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        // A memory store is asked directly, without the boxed future of the trait.
+        let mut store = Some(store);
+        let memory = (&mut store as &mut dyn std::any::Any)
+            .downcast_mut::<Option<MemoryReplayStore>>()
+            .and_then(Option::take);
+        self.store = Some(match (memory, store) {
+            (Some(memory), _) => Replay::Memory(Arc::new(memory)),
+            (None, Some(store)) => Replay::Shared(Arc::new(store)),
+            (None, None) => unreachable!("the store is taken only as a memory store"),
+        });
+        self
     }
 
     /// [`replay_store`](Self::replay_store) for a store shared with other guards.
     pub fn shared_replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
-        self.store = Some(store);
+        self.store = Some(Replay::Shared(store));
         self
     }
 
@@ -222,9 +232,10 @@ impl Dpop {
                 nonces,
             },
             algorithm_names: names,
+            keys: Arc::new(ProofKeys::new()),
             store: self
                 .store
-                .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
+                .unwrap_or_else(|| Replay::Memory(Arc::new(MemoryReplayStore::default()))),
         })
     }
 }
@@ -278,7 +289,26 @@ pub(crate) struct DpopSettings {
     rules: ProofRules,
     /// For `algs="…"` and `dpop_signing_alg_values_supported`.
     pub(crate) algorithm_names: Vec<&'static str>,
-    store: Arc<dyn ReplayStore>,
+    /// The keys of the proof headers seen before, shared by every clone.
+    keys: Arc<ProofKeys>,
+    store: Replay,
+}
+
+/// Where a guard records proofs: its own memory store, answered without a future, or any
+/// other store through the trait.
+#[derive(Clone)]
+enum Replay {
+    Memory(Arc<MemoryReplayStore>),
+    Shared(Arc<dyn ReplayStore>),
+}
+
+impl fmt::Debug for Replay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory(store) => store.fmt(f),
+            Self::Shared(store) => store.fmt(f),
+        }
+    }
 }
 
 impl fmt::Debug for DpopSettings {
@@ -297,16 +327,17 @@ impl fmt::Debug for DpopSettings {
 pub(crate) struct PendingProof {
     pub(crate) proof: CheckedProof,
     expires_at: SystemTime,
-    store: Arc<dyn ReplayStore>,
+    store: Replay,
 }
 
 impl PendingProof {
     /// Records the proof; a replay or a store that cannot answer is a refusal.
     pub(crate) async fn record(&self) -> Result<(), AuthError> {
-        let outcome = self
-            .store
-            .record(ReplayKey::new(self.proof.replay), self.expires_at)
-            .await;
+        let key = ReplayKey::new(self.proof.replay);
+        let outcome = match &self.store {
+            Replay::Memory(store) => store.record_now(key, self.expires_at),
+            Replay::Shared(store) => store.record(key, self.expires_at).await,
+        };
         match outcome {
             Ok(Recorded::First) => Ok(()),
             Ok(Recorded::Seen) => {
@@ -358,20 +389,20 @@ impl DpopSettings {
         };
         let htu = self
             .url
-            .for_path(uri.path())
+            .expected(uri.path())
             .ok_or_else(|| refuse(ErrorKind::InvalidDpopProof, "request path not a URL path"))?;
-        let target = ProofTarget {
+        let expected = Expected {
             method: method.as_str(),
-            htu: &htu,
+            htu: htu.htu(),
             access_token: Some(token),
         };
-        let proof = check_proof(proof, &self.rules, target, now)
+        let proof = check_expected(proof, &self.rules, Some(&self.keys), expected, now)
             .map_err(|failure| refuse(failure.kind, failure.reason))?;
         let expires = u64::try_from(proof.iat.saturating_add(self.rules.window_secs)).unwrap_or(0);
         Ok(PendingProof {
             proof,
             expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(expires),
-            store: Arc::clone(&self.store),
+            store: self.store.clone(),
         })
     }
 

@@ -11,6 +11,7 @@
 //! [`ReplayStore`].
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::future::Future;
@@ -197,10 +198,13 @@ impl MemoryReplayStore {
                 live.remove(&old);
             }
         }
-        if live.get(&short).is_some_and(|expiry| *expiry > now) {
-            return Ok(Recorded::Seen);
-        }
-        if live.len() >= self.capacity {
+        let full = live.len() >= self.capacity;
+        // One lookup: the entries left all expire after now, so one held is a replay.
+        let vacant = match live.entry(short) {
+            Entry::Occupied(_) => return Ok(Recorded::Seen),
+            Entry::Vacant(vacant) => vacant,
+        };
+        if full {
             let soonest = by_expiry
                 .peek()
                 .map_or(1, |Reverse((e, _))| e.saturating_sub(now));
@@ -208,9 +212,18 @@ impl MemoryReplayStore {
                 retry_after: Duration::from_secs(soonest.max(1)),
             });
         }
-        live.insert(short, expires_at);
+        vacant.insert(expires_at);
         by_expiry.push(Reverse((expires_at, short)));
         Ok(Recorded::First)
+    }
+
+    /// [`record`](ReplayStore::record) without its future, now.
+    pub(crate) fn record_now(
+        &self,
+        key: ReplayKey,
+        expires_at: SystemTime,
+    ) -> Result<Recorded, ReplayError> {
+        self.record_at(key, unix_secs(expires_at), unix_secs(SystemTime::now()))
     }
 }
 
@@ -236,8 +249,7 @@ pub(crate) fn unix_secs(time: SystemTime) -> u64 {
 
 impl ReplayStore for MemoryReplayStore {
     fn record(&self, key: ReplayKey, expires_at: SystemTime) -> RecordFuture<'_> {
-        let outcome = self.record_at(key, unix_secs(expires_at), unix_secs(SystemTime::now()));
-        Box::pin(std::future::ready(outcome))
+        Box::pin(std::future::ready(self.record_now(key, expires_at)))
     }
 }
 
