@@ -311,3 +311,46 @@ async fn both_layers_forward_the_inner_services_readiness() {
         "inner service not ready"
     );
 }
+
+/// A cached token skips the scan of its alphabet (being byte for byte a token that passed
+/// validation proves it well-formed): a token that differs from it in any way is scanned and
+/// judged as if nothing were cached.
+#[tokio::test]
+async fn a_token_near_a_cached_one_is_judged_as_if_nothing_were_cached() {
+    let idp = IdpServer::start().await;
+    let app = app(validator(&idp.issuer));
+    let token = rs_token(&idp.issuer, json!({}));
+    let middle = token.len() / 2;
+    let malformed = [
+        format!("{token}!"),
+        format!("{}!{}", &token[..middle], &token[middle + 1..]),
+        format!("{} {}", &token[..middle], &token[middle..]),
+        format!("{token}\t"),
+    ];
+    // Twice before the token is cached, twice after (a token is cached on its second
+    // validation): the same answers.
+    for round in 1..=4 {
+        let reply = send(&app, request("/whoami", &[&bearer(&token)])).await;
+        assert_eq!(reply.status, 200, "round {round}: {reply:?}");
+        // Another spelling of the same token: extra spaces after the scheme.
+        let spaced = format!("Bearer   {token}");
+        let reply = send(&app, request("/whoami", &[&spaced])).await;
+        assert_eq!(reply.status, 200, "round {round}: {reply:?}");
+        for value in &malformed {
+            let reply = send(&app, request("/whoami", &[&bearer(value)])).await;
+            assert_eq!(reply.status, 400, "round {round}: {reply:?}");
+            assert_eq!(reply.kind, Some(ErrorKind::InvalidRequest));
+        }
+        // Well-formed, one byte longer: judged by validation.
+        let padded = format!("{token}=");
+        let reply = send(&app, request("/whoami", &[&bearer(&padded)])).await;
+        assert_eq!(reply.status, 401, "round {round}: {reply:?}");
+        // The cached token twice is still two credentials.
+        let reply = send(
+            &app,
+            request("/whoami", &[&bearer(&token), &bearer(&token)]),
+        )
+        .await;
+        assert_eq!(reply.status, 400, "round {round}: {reply:?}");
+    }
+}

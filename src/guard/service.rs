@@ -16,6 +16,7 @@ use crate::guard::dpop::{DpopMode, PendingProof, Presented, check_binding};
 use crate::guard::future::{ResponseFuture, Validation};
 use crate::guard::layer::{GuardLayer, GuardSettings};
 use crate::guard::response::OnRejection;
+use crate::metrics;
 use crate::verify::claims::Claims;
 use crate::verify::validator::{Validator, now};
 
@@ -83,13 +84,28 @@ where
         // The clone that was polled ready goes into the future; a fresh clone stays behind.
         let inner = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, inner);
+        // The verified-token cache is asked while the credential is read: a token it knows
+        // skips the alphabet scan (every other check of `find` runs).
+        let mut verified_before = None;
         let found = credential::find(
             request.method(),
             request.uri(),
             request.headers(),
             request.extensions(),
             &self.settings.sources,
+            &mut |token| {
+                verified_before = self.validator.verified_before(token);
+                verified_before.is_some()
+            },
         );
+        // The lookup ends here: the remembered introspection answers, and the metric.
+        let mut cached = |token: &str| match verified_before.take() {
+            Some(claims) => {
+                metrics::token_cache(true);
+                Some(claims)
+            }
+            None => self.validator.cached_after_miss(token),
+        };
         let dpop = self.settings.dpop.as_ref();
         let (judged, presented) = match found {
             // Only found when DPoP is allowed or required.
@@ -105,7 +121,7 @@ where
                     );
                     match checked {
                         Ok(proof) => {
-                            let cached = self.validator.cached(found.token());
+                            let cached = cached(found.token());
                             let token = found.to_owned_token();
                             return self.validate_bound(request, inner, token, cached, proof);
                         }
@@ -128,7 +144,7 @@ where
                     Presented::Nothing,
                 )
             }
-            Ok(Some(found)) => match self.validator.cached(found.token()) {
+            Ok(Some(found)) => match cached(found.token()) {
                 // The fast path: a token verified before skips validation (no allocation, no
                 // await), not the decision.
                 Some(claims) => (Ok(Some(claims)), Presented::Bearer),

@@ -2,7 +2,9 @@
 //!
 //! Safety rests on three rules, each checked on every hit:
 //! - **No false hit.** An entry keeps its whole token, compared byte for byte once the hash it
-//!   is found by matches; a token differing in one byte is a different entry.
+//!   is found by matches; a token differing in one byte is a different entry. Every entry is a
+//!   compact JWS that passed validation, so its bytes are base64url and dots: a presented token
+//!   equal to one is well-formed (the guard relies on it to skip its alphabet scan on a hit).
 //! - **Never past `exp`.** `exp`, `nbf` and `iat` are re-checked with the leeway on each hit;
 //!   a hit that fails them is evicted and validated afresh (which gives the right error).
 //! - **Never past its key.** An entry remembers the key that verified it. If a refresh
@@ -129,9 +131,12 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     }
 
     /// The claims of `token` if it was verified before and every rule above still holds.
-    pub(crate) fn get(&self, token: &str, now: i64) -> Option<Claims<T>> {
+    pub(crate) fn get(&self, token: &[u8], now: i64) -> Option<Claims<T>> {
         let hash = self.hasher.hash_one(token);
-        let entry = self.entries.get(&hash).filter(|e| *e.token == *token)?;
+        let entry = self
+            .entries
+            .get(&hash)
+            .filter(|e| e.token.as_bytes() == token)?;
         let still_valid = rules::check_times(entry.claims.registered(), now, self.leeway).is_ok()
             && match &entry.binding {
                 Binding::Secret => true,
@@ -147,7 +152,8 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
 
     /// Remembers a token that has just passed full validation, if it is its second time.
     pub(crate) fn insert(&self, token: &str, claims: &Claims<T>, binding: Binding) {
-        let hash = self.hasher.hash_one(token);
+        // By its bytes, as `get` looks it up.
+        let hash = self.hasher.hash_one(token.as_bytes());
         if !self.seen_once.seen_before(hash) {
             return;
         }

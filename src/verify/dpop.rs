@@ -478,6 +478,12 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 /// Checks a proof as RFC 9449 §4.3 lists, in its order: one well-formed JWS with
 /// `typ: dpop+jwt`, an allowed asymmetric `alg` fitting its public `jwk`, a signature that
 /// verifies with that key, then `jti`, `htm`, `htu`, `iat`, the nonce and `ath`.
+// The guard checks through its remembered keys; the test issuer, the client's tests and the
+// fuzz target call this.
+#[cfg_attr(
+    not(any(test, fuzzing, feature = "client", feature = "test-util")),
+    allow(dead_code)
+)]
 pub(crate) fn check_proof(
     proof: &str,
     rules: &ProofRules,

@@ -584,9 +584,27 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// The lookup of [`Self::cached`], in the verified-token cache, then in the remembered
     /// active introspection answers.
     fn remembered(&self, token: &str) -> Option<Claims<T>> {
-        if let Some(claims) = self.shared.cache.as_ref().and_then(|c| c.get(token, now())) {
-            return Some(claims);
-        }
+        self.verified_before(token.as_bytes())
+            .or_else(|| self.introspected_before(token))
+    }
+
+    /// The claims of `token` from the verified-token cache alone (no metric): only compact
+    /// JWS that passed validation are in it, so a hit is also proof that `token` is
+    /// well-formed.
+    pub(crate) fn verified_before(&self, token: &[u8]) -> Option<Claims<T>> {
+        self.shared.cache.as_ref()?.get(token, now())
+    }
+
+    /// The rest of [`Self::cached`] for a token [`Self::verified_before`] did not know: the
+    /// remembered introspection answers; counts the lookup's outcome.
+    pub(crate) fn cached_after_miss(&self, token: &str) -> Option<Claims<T>> {
+        let claims = self.introspected_before(token);
+        metrics::token_cache(claims.is_some());
+        claims
+    }
+
+    /// The remembered active introspection answer for `token`, if any.
+    fn introspected_before(&self, token: &str) -> Option<Claims<T>> {
         let introspection = self.shared.introspection.as_ref()?;
         // A JWS (the shape of the tokens verified locally) is not hashed on each request; an
         // introspected one is still answered from the cache, a step later, in `introspect`.
