@@ -46,7 +46,10 @@ where
         let workers: Vec<_> = (0..threads)
             .map(|thread| {
                 let mut service = service.clone();
-                let bearer = &bearers[thread % bearers.len()];
+                // A copy of its own: clones of one `HeaderValue` share a reference count,
+                // which two threads would contend for in the request building alone.
+                let bearer = HeaderValue::from_bytes(bearers[thread % bearers.len()].as_bytes())
+                    .expect("header");
                 let start = &start;
                 scope.spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()
@@ -63,7 +66,7 @@ where
                                     .ready()
                                     .await
                                     .expect("infallible")
-                                    .call(request(bearer))
+                                    .call(request(&bearer))
                                     .await
                                     .expect("infallible");
                                 assert_eq!(response.status(), 200);
