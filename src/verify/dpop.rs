@@ -240,6 +240,12 @@ fn normalize_percent(path: &str, out: &mut String) {
                 out.push(char::from(bytes[i + 2]).to_ascii_uppercase());
             }
             i += 3;
+        } else if bytes[i] == b'%' {
+            // A `%` that starts no `%xx` is a literal percent sign: written `%25`, so that a
+            // decoded character after it cannot make a new `%xx` (`%%66F` would become
+            // `%fF`, which a second pass reads differently).
+            out.push_str("%25");
+            i += 1;
         } else {
             // `url` has already percent-encoded everything outside ASCII.
             out.push(char::from(bytes[i]));
@@ -1187,6 +1193,20 @@ mod tests {
             n("http://h/caf\u{e9}").as_deref(),
             Some("http://h/caf%C3%A9")
         );
+        // A stray `%` is a literal one, and normalizing twice changes nothing (found by
+        // fuzzing: `%%66F` gave `%fF`, which a second pass made `%FF`).
+        assert_eq!(n("http://h/%%66F").as_deref(), Some("http://h/%25fF"));
+        assert_eq!(n("http://h/%").as_deref(), Some("http://h/%25"));
+        assert_eq!(n("http://h/%4").as_deref(), Some("http://h/%254"));
+        for uri in [
+            "http://h/%%66F",
+            "http://h/%",
+            "http://h/a%2",
+            "http://h/%%%41%",
+        ] {
+            let once = n(uri).unwrap();
+            assert_eq!(n(&once).as_deref(), Some(once.as_str()), "{uri}");
+        }
         assert_eq!(n("http://u:p@h/"), None);
         assert_eq!(n("ftp://h/"), None);
         assert_eq!(n("/relative"), None);
