@@ -161,7 +161,8 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         let Some(bytes) = entry_bytes(token, claims).filter(|b| *b <= self.max_bytes) else {
             return;
         };
-        let token: Arc<str> = token.into();
+        // The token once, shared by the entry and its claims (JWT claims hold it already).
+        let token = claims.shared_token(token);
         let entry = Entry {
             claims: claims.without_json(Arc::clone(&token)),
             token,
@@ -515,7 +516,8 @@ mod tests {
         let json = validator(100);
         let fresh = json.validate(&token).await.expect("valid");
         let fresh_typed = typed.validate(&token).await.expect("valid");
-        assert!(fresh.holds_json(), "validation keeps the map it read");
+        assert!(!fresh.holds_json(), "validation judges without building the map");
+        assert!(!fresh_typed.holds_json());
         json.validate(&token).await.expect("valid");
         typed.validate(&token).await.expect("valid");
 
@@ -527,6 +529,7 @@ mod tests {
         assert!(!cached.holds_json());
         // Read again from the token, equal to what validation gave, then kept.
         assert_eq!(cached.json(), fresh.json());
+        assert_eq!(&serde_json::Value::Object(fresh.json().clone()), &claims);
         assert_eq!(cached.client(), Some("okta-client"));
         assert!(cached.holds_json());
         assert!(

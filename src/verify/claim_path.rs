@@ -54,6 +54,11 @@ impl ClaimPath {
         self.0.iter().map(|s| &**s)
     }
 
+    /// The top-level claim the path starts from.
+    pub(crate) fn root(&self) -> Option<&str> {
+        self.0.first().map(|s| &**s)
+    }
+
     /// The value at this path, if every level is an object holding the next segment.
     pub(crate) fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
         let (first, rest) = self.0.split_first()?;

@@ -6,10 +6,12 @@
 //! the JSON map itself, kept once), and a handler may read other types on demand with
 //! [`Claims::extra_as`].
 //!
-//! Claims served from the verified-token cache do not keep the JSON map, which is most of
-//! their heap (about 2.4 KB of a typical token's 4 KB): it is read again from the token's
-//! payload the first time something asks for it, and kept from then on. The registered
-//! claims, the scopes, the DPoP key binding and a user-defined `T` are always kept.
+//! Claims of a JWT do not keep the JSON map, which is most of their heap (about 2.4 KB of a
+//! typical token's 4 KB) and most of the cost of reading them: the token is judged on the
+//! members the rules read, and the whole map is read from the token's payload the first time
+//! something asks for it, and kept from then on (the verified-token cache's copy starts
+//! without it again). The registered claims, the scopes, the DPoP key binding and a
+//! user-defined `T` are always kept.
 //!
 //! ```
 //! use bearer_guard::Claims;
@@ -45,8 +47,8 @@ struct Inner<T> {
     /// `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the key a DPoP token is bound to, read on
     /// every request, so kept apart from the JSON.
     bound_jkt: Option<Box<str>>,
-    /// The whole claims object, as validated; for cached claims, read from `token` when first
-    /// asked for.
+    /// The whole claims object, as validated; for the claims of a JWT, read from `token` when
+    /// first asked for.
     json: OnceLock<JsonClaims>,
     /// The verified JWS the claims were read from, when `json` is not kept.
     token: Option<Arc<str>>,
@@ -113,32 +115,94 @@ pub(crate) struct Registered {
 }
 
 impl<T: DeserializeOwned + 'static> Claims<T> {
-    /// Claims from a validated payload; `T` is read from it, by reference, unless `T` is the
-    /// JSON map itself.
+    /// Claims from a judged claims object (an introspection response) kept whole; `T` is
+    /// read from it, by reference, unless `T` is the JSON map itself.
     pub(crate) fn from_json(
         registered: Registered,
         scopes: Scopes,
         json: JsonClaims,
     ) -> Result<Self, serde_json::Error> {
-        let extra = match std::any::TypeId::of::<T>() == std::any::TypeId::of::<JsonClaims>() {
-            true => None,
-            false => Some(Arc::new(T::deserialize(&json)?)),
-        };
-        let bound_jkt = json
-            .get("cnf")
-            .and_then(|cnf| cnf.get("jkt"))
-            .and_then(Value::as_str)
-            .map(Box::from);
-        Ok(Self {
+        let extra = typed_extra(|| T::deserialize(&json))?;
+        let bound_jkt = bound_jkt(&json);
+        Ok(Self::assemble(
+            registered,
+            scopes,
+            bound_jkt,
+            OnceLock::from(json),
+            None,
+            extra,
+        ))
+    }
+
+    /// Claims of a verified JWS, judged on `judged` (the members the rules read, see
+    /// [`rules::is_read_by_the_rules`](crate::verify::rules::is_read_by_the_rules)) and
+    /// keeping the token instead of the JSON map, which is built from it when first asked for.
+    /// `T` is read from the decoded `payload` unless `T` is the JSON map.
+    pub(crate) fn from_token(
+        registered: Registered,
+        scopes: Scopes,
+        judged: &JsonClaims,
+        token: &str,
+        payload: &[u8],
+    ) -> Result<Self, serde_json::Error> {
+        let extra = typed_extra(|| serde_json::from_slice(payload))?;
+        Ok(Self::assemble(
+            registered,
+            scopes,
+            bound_jkt(judged),
+            OnceLock::new(),
+            Some(token.into()),
+            extra,
+        ))
+    }
+}
+
+/// `T` read by `read`, or `None` when `T` is the JSON map (kept once, as the claims' JSON).
+fn typed_extra<T: 'static>(
+    read: impl FnOnce() -> Result<T, serde_json::Error>,
+) -> Result<Option<Arc<T>>, serde_json::Error> {
+    match std::any::TypeId::of::<T>() == std::any::TypeId::of::<JsonClaims>() {
+        true => Ok(None),
+        false => read().map(|extra| Some(Arc::new(extra))),
+    }
+}
+
+/// `cnf.jkt`, the thumbprint a DPoP-bound token names.
+fn bound_jkt(claims: &JsonClaims) -> Option<Box<str>> {
+    claims
+        .get("cnf")
+        .and_then(|cnf| cnf.get("jkt"))
+        .and_then(Value::as_str)
+        .map(Box::from)
+}
+
+impl<T> Claims<T> {
+    fn assemble(
+        registered: Registered,
+        scopes: Scopes,
+        bound_jkt: Option<Box<str>>,
+        json: OnceLock<JsonClaims>,
+        token: Option<Arc<str>>,
+        extra: Option<Arc<T>>,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 registered,
                 scopes,
                 bound_jkt,
-                json: OnceLock::from(json),
-                token: None,
+                json,
+                token,
                 extra,
             }),
-        })
+        }
+    }
+
+    /// `token` as these claims share it, when they were read from it; else a new copy.
+    pub(crate) fn shared_token(&self, token: &str) -> Arc<str> {
+        match &self.inner.token {
+            Some(held) if **held == *token => Arc::clone(held),
+            _ => token.into(),
+        }
     }
 }
 
@@ -153,16 +217,14 @@ impl<T> Claims<T> {
     /// read again from `token` (the JWS they were validated from) if ever asked for.
     pub(crate) fn without_json(&self, token: Arc<str>) -> Self {
         let inner = &*self.inner;
-        Self {
-            inner: Arc::new(Inner {
-                registered: inner.registered.clone(),
-                scopes: inner.scopes.clone(),
-                bound_jkt: inner.bound_jkt.clone(),
-                json: OnceLock::new(),
-                token: Some(token),
-                extra: inner.extra.clone(),
-            }),
-        }
+        Self::assemble(
+            inner.registered.clone(),
+            inner.scopes.clone(),
+            inner.bound_jkt.clone(),
+            OnceLock::new(),
+            Some(token),
+            inner.extra.clone(),
+        )
     }
 }
 

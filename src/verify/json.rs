@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// A JSON object whose member names are unique, in it and in every object nested in it.
@@ -23,6 +23,127 @@ impl<'de> Deserialize<'de> for StrictObject {
                 Value::Object(map) => Ok(Self(map)),
                 _ => Err(de::Error::custom("expected a JSON object")),
             })
+    }
+}
+
+/// The members of a JSON object that `keep` selects by name, with the object checked as
+/// strictly as [`StrictObject`] checks it: every member is read, so bad syntax, a number out
+/// of range or a name given twice at any depth refuses the object alike, but only the
+/// selected members are built. A JWT's claims are judged on the few members the rules read,
+/// and the whole object is built later only if something asks for it.
+pub(crate) fn selected_members(
+    bytes: &[u8],
+    keep: impl Fn(&str) -> bool,
+) -> Result<Map<String, Value>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let members = SelectedMembers(keep).deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(members)
+}
+
+struct SelectedMembers<F>(F);
+
+impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for SelectedMembers<F> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for SelectedMembers<F> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object without duplicate member names")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut kept = Map::new();
+        // A name is kept or skipped wherever it appears, so a repeated name is found among
+        // the kept members by the map, among the skipped ones by this list.
+        let mut skipped = Vec::new();
+        while let Some(Text(name)) = access.next_key()? {
+            if (self.0)(&name) {
+                let StrictValue(value) = access.next_value()?;
+                if kept.insert(name.into_owned(), value).is_some() {
+                    return Err(de::Error::custom("duplicate member name"));
+                }
+            } else {
+                access.next_value::<StrictlyChecked>()?;
+                skipped.push(name);
+            }
+        }
+        refuse_repeated(skipped)?;
+        Ok(kept)
+    }
+}
+
+/// A JSON value read to the end and checked as [`StrictValue`] would build it, but not built.
+struct StrictlyChecked;
+
+impl<'de> Deserialize<'de> for StrictlyChecked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckVisitor)
+    }
+}
+
+struct CheckVisitor;
+
+impl<'de> Visitor<'de> for CheckVisitor {
+    type Value = StrictlyChecked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON without duplicate member names")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<StrictlyChecked, E> {
+        Ok(StrictlyChecked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<StrictlyChecked, E> {
+        Ok(StrictlyChecked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<StrictlyChecked, E> {
+        Ok(StrictlyChecked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<StrictlyChecked, E> {
+        Ok(StrictlyChecked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<StrictlyChecked, E> {
+        Ok(StrictlyChecked)
+    }
+
+    fn visit_unit<E>(self) -> Result<StrictlyChecked, E> {
+        Ok(StrictlyChecked)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictlyChecked, A::Error> {
+        while seq.next_element::<StrictlyChecked>()?.is_some() {}
+        Ok(StrictlyChecked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictlyChecked, A::Error> {
+        let mut names = Vec::new();
+        while let Some(Text(name)) = access.next_key()? {
+            access.next_value::<StrictlyChecked>()?;
+            names.push(name);
+        }
+        refuse_repeated(names)?;
+        Ok(StrictlyChecked)
+    }
+}
+
+/// Refuses a list of member names holding one twice. Sorted, not compared pairwise: an
+/// object of a few thousand members costs a sort, not millions of comparisons.
+fn refuse_repeated<E: de::Error>(mut names: Vec<Cow<'_, str>>) -> Result<(), E> {
+    names.sort_unstable();
+    match names.windows(2).any(|pair| pair[0] == pair[1]) {
+        true => Err(E::custom("duplicate member name")),
+        false => Ok(()),
     }
 }
 
@@ -147,6 +268,57 @@ mod tests {
         assert!(parse(r#"{"exp":1,"\u0065xp":2}"#).is_none());
         // Different names, and the same name in different objects, are fine.
         assert!(parse(r#"{"a":{"k":1},"b":{"k":1}}"#).is_some());
+    }
+
+    /// `selected_members` refuses exactly what `StrictObject` refuses, and keeps exactly the
+    /// selected members of what it accepts.
+    #[test]
+    fn selected_members_are_judged_as_the_whole_object() {
+        let keep = |name: &str| matches!(name, "exp" | "aud" | "cnf");
+        let inputs: &[&[u8]] = &[
+            br#"{"exp":1,"aud":["a","b"],"cnf":{"jkt":"x"},"other":{"k":[1,2,{"m":null}]}}"#,
+            br#"{}"#,
+            br#" {"exp":1} "#,
+            // Repeated names: among kept members, among skipped ones, nested in either.
+            br#"{"exp":1,"exp":2}"#,
+            br#"{"exp":1,"\u0065xp":2}"#,
+            br#"{"a":1,"a":2}"#,
+            br#"{"a":1,"b":2,"\u0061":3}"#,
+            br#"{"a":{"k":1,"k":2}}"#,
+            br#"{"a":[{"k":1},{"k":1,"k":1}]}"#,
+            br#"{"cnf":{"jkt":"x","jkt":"y"}}"#,
+            br#"{"a":{"k":1},"b":{"k":1}}"#,
+            // Numbers and strings serde_json refuses, in a skipped member.
+            br#"{"a":1e400}"#,
+            br#"{"a":-1e400,"exp":1}"#,
+            br#"{"a":"\ud800"}"#,
+            br#"{"a":"\x"}"#,
+            b"{\"a\":\"\xff\"}",
+            b"{\"\xff\":1}",
+            br#"{"a":18446744073709551616}"#,
+            br#"{"a":1.5e300,"b":-0,"c":true,"d":false,"e":null,"f":"\u00e9"}"#,
+            // Not an object, or not only one.
+            br#"[]"#,
+            br#"1"#,
+            br#"{"a":1}{"#,
+            br#"{"a":1} x"#,
+            br#"{"a":[1,}"#,
+            b"",
+        ];
+        for input in inputs {
+            let whole = serde_json::from_slice::<StrictObject>(input).ok().map(|o| o.0);
+            let selected = selected_members(input, keep).ok();
+            let expected = whole.map(|mut map| {
+                map.retain(|name, _| keep(name));
+                map
+            });
+            assert_eq!(selected, expected, "{}", String::from_utf8_lossy(input));
+        }
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(selected_members(deep.as_bytes(), keep).is_err(), "depth is bounded");
+        let wide: String = (0..3000).map(|i| format!("\"m{i}\":{i},")).collect();
+        assert!(selected_members(format!("{{{wide}\"m9\":0}}").as_bytes(), keep).is_err());
+        assert!(selected_members(format!("{{{wide}\"m\":0}}").as_bytes(), keep).is_ok());
     }
 
     #[test]

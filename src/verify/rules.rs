@@ -53,6 +53,31 @@ pub(crate) fn check_times(r: &Registered, now: i64, leeway: i64) -> Result<(), E
     Ok(())
 }
 
+/// Whether the rules read the top-level claim `name` of every token: the registered claims,
+/// `tid` ([`check_tenant`]), `cid` and `appid` ([`check_client`]), the scopes and `cnf`
+/// (the DPoP binding). Add a claim here when a rule starts reading it: a JWT's payload is
+/// judged on these members and on the first segments of the configured claim paths only.
+pub(crate) fn is_read_by_the_rules(name: &str) -> bool {
+    matches!(
+        name,
+        "iss"
+            | "sub"
+            | "aud"
+            | "exp"
+            | "nbf"
+            | "iat"
+            | "jti"
+            | "client_id"
+            | "azp"
+            | "tid"
+            | "cid"
+            | "appid"
+            | "scope"
+            | "scp"
+            | "cnf"
+    )
+}
+
 /// Reads the registered claims, checking their JSON types. `iss` has been matched already.
 pub(crate) fn registered_claims(
     claims: &Map<String, Value>,

@@ -21,10 +21,11 @@ use crate::jwks::key::{AlgSet, parse_alg};
 use crate::jwks::{KeyStatus, Readiness, RefreshPolicy};
 use crate::metrics;
 use crate::verify::cache::{Binding, TokenCache};
-use crate::verify::claims::{Claims, JsonClaims};
+use crate::verify::claim_path::ClaimPath;
+use crate::verify::claims::{Claims, JsonClaims, Registered};
 use crate::verify::introspect::{Answer, IntrospectionCache};
 use crate::verify::issuer::{Issuer, IssuerEntry};
-use crate::verify::json::{StrictObject, Text};
+use crate::verify::json::{Text, selected_members};
 use crate::verify::rules;
 use crate::verify::rules::TypPolicy;
 use crate::verify::scope::{ScopeClaim, Scopes, collect_claim};
@@ -241,6 +242,10 @@ impl<T> ValidatorBuilder<T> {
             }
         }
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        let configured_roots = configured_roots(
+            &self.scope_claims,
+            issuers.values().chain(&templates),
+        );
         metrics::describe();
         Ok(Validator {
             shared: Arc::new(Shared {
@@ -249,6 +254,7 @@ impl<T> ValidatorBuilder<T> {
                 leeway,
                 max_token_bytes: self.max_token_bytes,
                 scope_claims: self.scope_claims,
+                configured_roots,
                 cache: (self.token_cache_capacity > 0 && self.token_cache_max_bytes > 0).then(
                     || {
                         TokenCache::new(
@@ -276,11 +282,44 @@ struct Shared<T> {
     leeway: i64,
     max_token_bytes: usize,
     scope_claims: Vec<ScopeClaim>,
+    /// The top-level claims the configured claim paths start from (scope claims and claim
+    /// predicates, of the validator and of every issuer), besides the rules' own.
+    configured_roots: Vec<Box<str>>,
     cache: Option<TokenCache<T>>,
     /// Issuers whose opaque tokens are introspected, in the order configured.
     introspecting: Vec<String>,
     /// Their outcomes, when any issuer introspects.
     introspection: Option<IntrospectionCache<T>>,
+}
+
+impl<T> Shared<T> {
+    /// Whether a JWT's claim `name` is read when its claims are judged; the others are
+    /// checked but not built.
+    fn judges(&self, name: &str) -> bool {
+        rules::is_read_by_the_rules(name) || self.configured_roots.iter().any(|r| **r == *name)
+    }
+}
+
+/// The first segments of the claim paths that scope claims and claim predicates read.
+fn configured_roots<'a>(
+    scope_claims: &'a [ScopeClaim],
+    issuers: impl Iterator<Item = &'a IssuerEntry>,
+) -> Vec<Box<str>> {
+    let mut roots: Vec<Box<str>> = Vec::new();
+    let mut add = |path: &ClaimPath| {
+        if let Some(root) = path.root()
+            && !rules::is_read_by_the_rules(root)
+            && !roots.iter().any(|r| **r == *root)
+        {
+            roots.push(root.into());
+        }
+    };
+    scope_claims.iter().for_each(|claim| add(claim.path()));
+    for issuer in issuers {
+        issuer.scope_claims.iter().for_each(|claim| add(claim.path()));
+        issuer.required_claims.iter().for_each(|p| add(p.path()));
+    }
+    roots
 }
 
 /// The validation core. It takes a token string and returns validated
@@ -381,6 +420,7 @@ const HEADER_ON_STACK: usize = 384;
 /// A compact JWS split into its parts, its header decoded (into `'h`, a buffer of the
 /// caller's); the payload is decoded only once the header passes.
 struct Jws<'t, 'h> {
+    compact: &'t str,
     header: Header<'h>,
     payload_b64: &'t str,
     /// `header.payload`, the bytes the signature covers.
@@ -418,6 +458,7 @@ impl<'t, 'h> Jws<'t, 'h> {
             &heap[..]
         };
         Ok(Self {
+            compact: token,
             header: json_object(decoded)?,
             payload_b64,
             signing_input: &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()],
@@ -717,7 +758,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             Some(_) => return Err(ErrorKind::InvalidIssuer),
         };
         response.insert("iss".into(), Value::String(iss.clone()));
-        self.judge_claims(response, &iss, issuer, None, TypPolicy::AccessTokenOrJwt)
+        let (registered, scopes) =
+            self.judge_claims(&response, &iss, issuer, None, TypPolicy::AccessTokenOrJwt)?;
+        Claims::from_json(registered, scopes, response).map_err(|_| ErrorKind::InvalidClaim)
     }
 
     #[cfg(test)]
@@ -764,19 +807,16 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         if jws.signature.is_empty() || !is_base64url(jws.signature) {
             return Err(ErrorKind::Malformed.into());
         }
-        let StrictObject(payload) = decode_json(jws.payload_b64)?;
+        // Judged on the members the rules read; the rest is checked (duplicate names, syntax)
+        // but not built: the claims build the whole map only if asked for it.
+        let decoded = decode_segment(jws.payload_b64)?;
+        let payload = selected_members(&decoded, |name| self.shared.judges(name))
+            .map_err(|_| ErrorKind::Malformed)?;
         let iss = payload
             .get("iss")
             .and_then(Value::as_str)
             .ok_or(ErrorKind::InvalidIssuer)?;
         let (issuer, tenant) = self.issuer_for(iss).ok_or(ErrorKind::InvalidIssuer)?;
-        // The payload moves into the claims, so `iss` cannot stay borrowed from it: an exact
-        // issuer's name is `iss` byte for byte; only a template's `iss` is copied.
-        let template_iss = tenant.map(|_| iss.to_owned());
-        let (iss, tenant) = match &template_iss {
-            None => (&*issuer.issuer, None),
-            Some(iss) => (iss.as_str(), self.issuer_for(iss).and_then(|(_, t)| t)),
-        };
         *trusted = Some(&issuer.issuer);
         if !issuer.algorithms.contains(alg) {
             return Err(ErrorKind::AlgorithmNotAllowed.into());
@@ -808,42 +848,45 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
             }
         };
         let binding = binding.ok_or(ErrorKind::InvalidSignature)?;
-        let claims = self.judge_claims(payload, iss, issuer, tenant, issuer.typ_policy)?;
+        let (registered, scopes) =
+            self.judge_claims(&payload, iss, issuer, tenant, issuer.typ_policy)?;
+        let claims = Claims::from_token(registered, scopes, &payload, jws.compact, &decoded)
+            .map_err(|_| ErrorKind::InvalidClaim)?;
         Ok((claims, binding))
     }
 
     /// The rules every token's claims meet, whether they come from a verified JWT or from an
     /// introspection response: types of the registered claims, times, tenant, audience,
     /// allowed clients, the issuer's claim predicates, scopes. `iss` has been matched to
-    /// `issuer` (and `tenant`) already.
+    /// `issuer` (and `tenant`) already. Reads only the members [`Shared::judges`].
     pub(crate) fn judge_claims(
         &self,
-        payload: Map<String, Value>,
+        payload: &Map<String, Value>,
         iss: &str,
         issuer: &IssuerEntry,
         tenant: Option<&str>,
         policy: TypPolicy,
-    ) -> Result<Claims<T>, ErrorKind> {
+    ) -> Result<(Registered, Scopes), ErrorKind> {
         let shared = &*self.shared;
-        let registered = rules::registered_claims(&payload, iss, policy)?;
+        let registered = rules::registered_claims(payload, iss, policy)?;
         rules::check_times(&registered, now(), shared.leeway)?;
         if let Some(tenant) = tenant {
-            rules::check_tenant(&payload, tenant)?;
+            rules::check_tenant(payload, tenant)?;
         }
         rules::check_audience(&registered.aud, &issuer.audiences, issuer.without_audience)?;
         if !issuer.allowed_clients.is_empty() {
-            rules::check_client(&registered, &payload, &issuer.allowed_clients)?;
+            rules::check_client(&registered, payload, &issuer.allowed_clients)?;
         }
         if let Some(failed) = issuer
             .required_claims
             .iter()
-            .find(|p| !p.is_satisfied_by(&payload))
+            .find(|p| !p.is_satisfied_by(payload))
         {
             tracing::debug!(predicate = ?failed, "a claim fails the issuer's requirement");
             return Err(ErrorKind::UnacceptedClaim);
         }
-        let scopes = self.scopes(&payload, issuer)?;
-        Claims::from_json(registered, scopes, payload).map_err(|_| ErrorKind::InvalidClaim)
+        let scopes = self.scopes(payload, issuer)?;
+        Ok((registered, scopes))
     }
 
     /// `scope` and `scp`, which must be strings or arrays of strings, then the mapped claims
@@ -886,13 +929,17 @@ pub(crate) fn is_base64url(s: &str) -> bool {
 /// The engine refuses what [`is_base64url`] would (any byte outside the alphabet, `=`
 /// padding) and non-canonical trailing bits, so the segment is read once, not twice.
 pub(crate) fn decode_json<D: DeserializeOwned>(segment: &str) -> Result<D, ErrorKind> {
+    json_object(&decode_segment(segment)?)
+}
+
+/// Decodes one base64url segment (no padding, canonical, not empty).
+fn decode_segment(segment: &str) -> Result<Vec<u8>, ErrorKind> {
     if segment.is_empty() {
         return Err(ErrorKind::Malformed);
     }
-    let bytes = URL_SAFE_NO_PAD
+    URL_SAFE_NO_PAD
         .decode(segment)
-        .map_err(|_| ErrorKind::Malformed)?;
-    json_object(&bytes)
+        .map_err(|_| ErrorKind::Malformed)
 }
 
 /// A decoded segment read as a JSON object (`D` may borrow from it).
@@ -913,6 +960,99 @@ pub(crate) fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A JWT's claims are judged on the members `Shared::judges` selects; every decision
+    /// and every claim read must be what judging the whole object gives, whatever the
+    /// configuration reads (templates and tenants, allowed clients, predicates, mapped scopes).
+    #[test]
+    fn judging_the_selected_members_decides_as_judging_the_whole_object() {
+        use crate::{ClaimPredicate, ScopeClaim};
+        use serde_json::json;
+        let validator = Validator::builder()
+            .issuer(
+                Issuer::new("https://idp")
+                    .audience("api")
+                    .hmac_secret(b"0123456789abcdef0123456789abcdef".to_vec())
+                    .allowed_clients(["c1"])
+                    .require_claim(ClaimPredicate::contains(
+                        ClaimPath::nested(["realm_access", "roles"]),
+                        "svc",
+                    ))
+                    .scope_claim(ScopeClaim::values("roles_claim")),
+            )
+            .issuer(
+                Issuer::template("https://login.example/{tenantid}/v2.0")
+                    .tenants(["t1"])
+                    .audience("api")
+                    .jwks_uri("https://login.example/keys")
+                    .typ_policy(TypPolicy::Rfc9068),
+            )
+            .scope_claim(ScopeClaim::keys("perm"))
+            .build()
+            .expect("valid configuration");
+        let soon = now() + 600;
+        let options: [(&str, Vec<Value>); 12] = [
+            ("exp", vec![json!(soon), json!("x"), json!(-1), json!(now() - 999), Value::Null]),
+            ("aud", vec![json!("api"), json!(["x", "api"]), json!(5), Value::Null]),
+            ("client_id", vec![json!("c1"), json!("c2"), json!(3), Value::Null]),
+            ("azp", vec![json!("c2"), Value::Null]),
+            ("cid", vec![json!("c1"), Value::Null]),
+            ("appid", vec![json!("c1"), Value::Null]),
+            ("tid", vec![json!("t1"), json!("t2"), Value::Null]),
+            ("scope", vec![json!("read write"), json!(["a"]), json!(7), Value::Null]),
+            ("realm_access", vec![json!({"roles": ["svc"]}), json!({"roles": "x"}), Value::Null]),
+            ("roles_claim", vec![json!(["r1", "r2"]), json!("r3"), Value::Null]),
+            ("perm", vec![json!({"p1": 1, "p2": [2]}), json!(["p3"]), Value::Null]),
+            ("cnf", vec![json!({"jkt": "thumb"}), json!({"jkt": 1}), Value::Null]),
+        ];
+        let fixed = json!({"sub": "s", "iat": now(), "jti": "j",
+            "unrelated": [1, {"k": 2}], "scp": ["x"]});
+        let combinations: usize = options.iter().map(|(_, values)| values.len()).product();
+        let (mut judged, mut admitted) = (0, 0);
+        // Every 23rd combination (each option of each claim comes up), for each issuer; the
+        // last option of a claim is its absence.
+        for n in (0..combinations).step_by(23) {
+            let mut payload = fixed.as_object().expect("an object").clone();
+            let mut rest = n;
+            for (name, values) in &options {
+                let value = &values[rest % values.len()];
+                rest /= values.len();
+                if !value.is_null() {
+                    payload.insert((*name).into(), value.clone());
+                }
+            }
+            for iss in ["https://idp", "https://login.example/t1/v2.0"] {
+                payload.insert("iss".into(), json!(iss));
+                let bytes = serde_json::to_vec(&payload).expect("serializes");
+                let selected =
+                    selected_members(&bytes, |name| validator.shared.judges(name)).expect("json");
+                assert!(selected.len() < payload.len(), "some members are not built");
+                let (issuer, tenant) = validator.issuer_for(iss).expect("trusted");
+                let policy = issuer.typ_policy;
+                // What the claims hold beside the JSON: registered claims, scopes, `cnf.jkt`.
+                let shown = |claims: Claims| {
+                    let jkt = claims.as_view().bound_jkt().map(str::to_owned);
+                    format!("{:?} {:?} {jkt:?}", claims.registered(), claims.scopes())
+                };
+                let whole = validator
+                    .judge_claims(&payload, iss, issuer, tenant, policy)
+                    .map(|(registered, scopes)| {
+                        shown(Claims::from_json(registered, scopes, payload.clone()).unwrap())
+                    });
+                let lean = validator
+                    .judge_claims(&selected, iss, issuer, tenant, policy)
+                    .map(|(registered, scopes)| {
+                        let claims = Claims::from_token(registered, scopes, &selected, "t", &bytes);
+                        shown(claims.unwrap())
+                    });
+                assert_eq!(lean, whole, "{payload:?}");
+                judged += 1;
+                admitted += usize::from(whole.is_ok());
+            }
+        }
+        // The matrix reaches both outcomes on both issuers.
+        assert!(admitted > 50 && admitted < judged / 4, "{admitted} of {judged}");
+    }
 
     #[test]
     fn configuration_errors() {
