@@ -44,7 +44,7 @@ pub(crate) fn check_requirements(
     claims: &dyn ClaimsView,
     whose: &'static str,
 ) -> Result<(), Rejection> {
-    let Err(unmet) = requirements.check(claims.scopes(), claims.json()) else {
+    let Err(unmet) = requirements.check(claims.scopes(), claims) else {
         return Ok(());
     };
     match unmet {

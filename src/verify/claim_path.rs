@@ -23,9 +23,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::ConfigError;
+use crate::verify::json::ClaimSource;
 
 /// A claim, or a member nested in claims, named segment by segment. See the
 /// [module docs](crate::claim_path).
@@ -59,14 +60,20 @@ impl ClaimPath {
         self.0.first().map(|s| &**s)
     }
 
-    /// The value at this path, if every level is an object holding the next segment.
-    pub(crate) fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+    /// `read` of the value at this path, if every level is an object holding the next
+    /// segment.
+    pub(crate) fn read<R>(
+        &self,
+        claims: &dyn ClaimSource,
+        read: impl FnOnce(&Value) -> R,
+    ) -> Option<R> {
         let (first, rest) = self.0.split_first()?;
-        let mut value = claims.get(&**first)?;
+        let root = claims.claim(first)?.to_value();
+        let mut value = &*root;
         for segment in rest {
             value = value.as_object()?.get(&**segment)?;
         }
-        Some(value)
+        Some(read(value))
     }
 
     /// Refuses a path that names nothing: no segment, or an empty one (`a..b`, a trailing dot).
@@ -125,7 +132,7 @@ mod tests {
 
     use super::*;
 
-    fn claims() -> Map<String, Value> {
+    fn claims() -> serde_json::Map<String, Value> {
         json!({
             "realm_access": {"roles": ["admin"]},
             "resource_access": {"orders-api": {"roles": ["reader"]}, "a.b": {"c": 1}},
@@ -140,7 +147,7 @@ mod tests {
     #[test]
     fn paths_reach_nested_members_and_names_with_dots_and_colons() {
         let claims = claims();
-        let at = |path: ClaimPath| path.lookup(&claims).cloned();
+        let at = |path: ClaimPath| path.read(&claims, Value::clone);
         assert_eq!(
             at(ClaimPath::dotted("realm_access.roles")),
             Some(json!(["admin"]))

@@ -30,7 +30,7 @@ use std::sync::{Arc, OnceLock};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::verify::json::StrictObject;
+use crate::verify::json::{ClaimRef, ClaimSource, StrictObject};
 use crate::verify::scope::Scopes;
 
 /// The default extra-claims type: the whole claims object.
@@ -60,8 +60,8 @@ struct Inner<T> {
 impl<T> Inner<T> {
     fn json(&self) -> &JsonClaims {
         self.json.get_or_init(|| {
-            // The token's payload passed validation when it was cached, so it decodes to the
-            // map it gave then; should it not, an empty map grants no claim.
+            // The token's payload passed validation (every member read, none twice), so it
+            // decodes to a map; should it not, an empty map grants no claim.
             let payload = self.token.as_deref().and_then(|t| t.split('.').nth(1));
             payload
                 .and_then(|p| crate::verify::validator::decode_json::<StrictObject>(p).ok())
@@ -73,22 +73,24 @@ impl<T> Inner<T> {
 
 /// What the tower side reads of any `Claims<T>` without knowing `T`: route requirements need
 /// the scopes and claims, the extractors the name of the guard's type.
-pub(crate) trait ClaimsView: Send + Sync {
+pub(crate) trait ClaimsView: ClaimSource + Send + Sync {
     fn scopes(&self) -> &Scopes;
-    fn json(&self) -> &JsonClaims;
     fn bound_jkt(&self) -> Option<&str>;
     // Read by the axum extractors only.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     fn type_name(&self) -> &'static str;
 }
 
+/// The claims a route's requirements read: the JSON map, built when a predicate first asks.
+impl<T> ClaimSource for Inner<T> {
+    fn claim(&self, name: &str) -> Option<ClaimRef<'_>> {
+        self.json().claim(name)
+    }
+}
+
 impl<T: Send + Sync> ClaimsView for Inner<T> {
     fn scopes(&self) -> &Scopes {
         &self.scopes
-    }
-
-    fn json(&self) -> &JsonClaims {
-        Inner::json(self)
     }
 
     fn bound_jkt(&self) -> Option<&str> {
@@ -141,7 +143,7 @@ impl<T: DeserializeOwned + 'static> Claims<T> {
     pub(crate) fn from_token(
         registered: Registered,
         scopes: Scopes,
-        judged: &JsonClaims,
+        judged: &dyn ClaimSource,
         token: &str,
         payload: &[u8],
     ) -> Result<Self, serde_json::Error> {
@@ -168,12 +170,11 @@ fn typed_extra<T: 'static>(
 }
 
 /// `cnf.jkt`, the thumbprint a DPoP-bound token names.
-fn bound_jkt(claims: &JsonClaims) -> Option<Box<str>> {
-    claims
-        .get("cnf")
-        .and_then(|cnf| cnf.get("jkt"))
-        .and_then(Value::as_str)
-        .map(Box::from)
+fn bound_jkt(claims: &dyn ClaimSource) -> Option<Box<str>> {
+    match claims.claim("cnf")? {
+        ClaimRef::Json(cnf) => cnf.get("jkt")?.as_str().map(Box::from),
+        ClaimRef::Text(_) => None,
+    }
 }
 
 impl<T> Claims<T> {

@@ -26,15 +26,95 @@ impl<'de> Deserialize<'de> for StrictObject {
     }
 }
 
+/// A claims object as the claim rules read it: a JSON map (an introspection response, the
+/// claims a handler holds) or the selected [`Members`] of a JWT's payload.
+pub(crate) trait ClaimSource {
+    /// The top-level claim `name`.
+    fn claim(&self, name: &str) -> Option<ClaimRef<'_>>;
+}
+
+/// One claim: a string, or any JSON value.
+#[derive(Clone, Copy)]
+pub(crate) enum ClaimRef<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+impl<'a> ClaimRef<'a> {
+    /// The claim if it is a string.
+    pub(crate) fn as_str(self) -> Option<&'a str> {
+        match self {
+            Self::Text(text) => Some(text),
+            Self::Json(value) => value.as_str(),
+        }
+    }
+
+    /// The claim as a JSON value (a string is copied into one).
+    pub(crate) fn to_value(self) -> Cow<'a, Value> {
+        match self {
+            Self::Text(text) => Cow::Owned(Value::String(text.to_owned())),
+            Self::Json(value) => Cow::Borrowed(value),
+        }
+    }
+}
+
+impl ClaimSource for Map<String, Value> {
+    fn claim(&self, name: &str) -> Option<ClaimRef<'_>> {
+        self.get(name).map(ClaimRef::Json)
+    }
+}
+
+/// The members of a JSON object that a filter selected, strings borrowed from the input
+/// where they hold no escape. See [`selected_members`].
+#[derive(Default)]
+pub(crate) struct Members<'de>(Vec<(Cow<'de, str>, Member<'de>)>);
+
+enum Member<'de> {
+    Text(Cow<'de, str>),
+    Json(Value),
+}
+
+impl ClaimSource for Members<'_> {
+    fn claim(&self, name: &str) -> Option<ClaimRef<'_>> {
+        let (_, member) = self.0.iter().find(|(n, _)| n == name)?;
+        Some(match member {
+            Member::Text(text) => ClaimRef::Text(text),
+            Member::Json(value) => ClaimRef::Json(value),
+        })
+    }
+}
+
+impl Members<'_> {
+    /// The members as a JSON map.
+    #[cfg(test)]
+    pub(crate) fn to_map(&self) -> Map<String, Value> {
+        self.0
+            .iter()
+            .map(|(name, member)| {
+                let value = match member {
+                    Member::Text(text) => Value::String(text.to_string()),
+                    Member::Json(value) => value.clone(),
+                };
+                (name.to_string(), value)
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// The members of a JSON object that `keep` selects by name, with the object checked as
 /// strictly as [`StrictObject`] checks it: every member is read, so bad syntax, a number out
 /// of range or a name given twice at any depth refuses the object alike, but only the
-/// selected members are built. A JWT's claims are judged on the few members the rules read,
-/// and the whole object is built later only if something asks for it.
-pub(crate) fn selected_members(
-    bytes: &[u8],
+/// selected members are built, and their strings are borrowed. A JWT's claims are judged on
+/// the few members the rules read; the whole object is built later only if asked for.
+pub(crate) fn selected_members<'de>(
+    bytes: &'de [u8],
     keep: impl Fn(&str) -> bool,
-) -> Result<Map<String, Value>, serde_json::Error> {
+) -> Result<Members<'de>, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let members = SelectedMembers(keep).deserialize(&mut deserializer)?;
     deserializer.end()?;
@@ -44,7 +124,7 @@ pub(crate) fn selected_members(
 struct SelectedMembers<F>(F);
 
 impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for SelectedMembers<F> {
-    type Value = Map<String, Value>;
+    type Value = Members<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
@@ -52,31 +132,91 @@ impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for SelectedMembers<F> {
 }
 
 impl<'de, F: Fn(&str) -> bool> Visitor<'de> for SelectedMembers<F> {
-    type Value = Map<String, Value>;
+    type Value = Members<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object without duplicate member names")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut kept = Map::new();
+        let mut kept: Vec<(Cow<'de, str>, Member<'de>)> = Vec::with_capacity(16);
         // A name is kept or skipped wherever it appears, so a repeated name is found among
-        // the kept members by the map, among the skipped ones by this list.
+        // the kept members or among the skipped ones.
         let mut skipped = Vec::new();
         while let Some(Text(name)) = access.next_key()? {
             if (self.0)(&name) {
-                let StrictValue(value) = access.next_value()?;
-                if kept.insert(name.into_owned(), value).is_some() {
+                let KeptMember(member) = access.next_value()?;
+                if kept.iter().any(|(n, _)| *n == name) {
                     return Err(de::Error::custom("duplicate member name"));
                 }
+                kept.push((name, member));
             } else {
                 access.next_value::<StrictlyChecked>()?;
                 skipped.push(name);
             }
         }
         refuse_repeated(skipped)?;
-        Ok(kept)
+        Ok(Members(kept))
     }
+}
+
+/// A selected member: a string borrowed where it can be, any other value built.
+struct KeptMember<'de>(Member<'de>);
+
+impl<'de> Deserialize<'de> for KeptMember<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(KeptVisitor)
+    }
+}
+
+struct KeptVisitor;
+
+impl<'de> Visitor<'de> for KeptVisitor {
+    type Value = KeptMember<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        StrictVisitor.expecting(f)
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(KeptMember(Member::Text(Cow::Borrowed(v))))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(KeptMember(Member::Text(Cow::Owned(v.to_owned()))))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        StrictVisitor.visit_bool(v).map(kept_json)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        StrictVisitor.visit_i64(v).map(kept_json)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        StrictVisitor.visit_u64(v).map(kept_json)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        StrictVisitor.visit_f64(v).map(kept_json)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        StrictVisitor.visit_unit().map(kept_json)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        StrictVisitor.visit_seq(seq).map(kept_json)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+        StrictVisitor.visit_map(access).map(kept_json)
+    }
+}
+
+fn kept_json<'de>(value: Value) -> KeptMember<'de> {
+    KeptMember(Member::Json(value))
 }
 
 /// A JSON value read to the end and checked as [`StrictValue`] would build it, but not built.
@@ -307,7 +447,7 @@ mod tests {
         ];
         for input in inputs {
             let whole = serde_json::from_slice::<StrictObject>(input).ok().map(|o| o.0);
-            let selected = selected_members(input, keep).ok();
+            let selected = selected_members(input, keep).ok().map(|m| m.to_map());
             let expected = whole.map(|mut map| {
                 map.retain(|name, _| keep(name));
                 map

@@ -37,6 +37,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 use crate::verify::claim_path::ClaimPath;
+use crate::verify::json::ClaimSource;
 
 /// A condition on one claim. See the [module docs](crate::predicate).
 ///
@@ -91,17 +92,21 @@ impl ClaimPredicate {
 
     /// Whether `claims` (the token's whole claims object) meets the predicate.
     pub fn is_satisfied_by(&self, claims: &Map<String, Value>) -> bool {
-        let Some(value) = self.path.lookup(claims) else {
-            return false;
-        };
-        match &self.test {
-            Test::Equals(expected) => value == expected,
-            Test::Contains(expected) => match value {
-                Value::Array(items) => items.contains(expected),
-                single => single == expected,
-            },
-            Test::OneOf(allowed) => allowed.contains(value),
-        }
+        self.is_met_by(claims)
+    }
+
+    /// [`Self::is_satisfied_by`] of any claims the rules read.
+    pub(crate) fn is_met_by(&self, claims: &dyn ClaimSource) -> bool {
+        self.path
+            .read(claims, |value| match &self.test {
+                Test::Equals(expected) => value == expected,
+                Test::Contains(expected) => match value {
+                    Value::Array(items) => items.contains(expected),
+                    single => single == expected,
+                },
+                Test::OneOf(allowed) => allowed.contains(value),
+            })
+            .unwrap_or(false)
     }
 
     /// Refuses a predicate that no token could meet as meant, naming `setting`.

@@ -2,11 +2,12 @@
 //!
 //! Times must be JSON numbers; `"exp": "999"` is refused, not parsed.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::defaults;
 use crate::error::ErrorKind;
 use crate::verify::claims::Registered;
+use crate::verify::json::{ClaimRef, ClaimSource};
 
 /// Which `typ` header values are accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,7 +81,7 @@ pub(crate) fn is_read_by_the_rules(name: &str) -> bool {
 
 /// Reads the registered claims, checking their JSON types. `iss` has been matched already.
 pub(crate) fn registered_claims(
-    claims: &Map<String, Value>,
+    claims: &dyn ClaimSource,
     iss: &str,
     policy: TypPolicy,
 ) -> Result<Registered, ErrorKind> {
@@ -122,9 +123,9 @@ pub(crate) fn check_audience(
 }
 
 /// A multi-tenant issuer's token must name in `tid` the tenant its `iss` names.
-pub(crate) fn check_tenant(claims: &Map<String, Value>, tenant: &str) -> Result<(), ErrorKind> {
-    match claims.get("tid") {
-        Some(Value::String(tid)) if tid == tenant => Ok(()),
+pub(crate) fn check_tenant(claims: &dyn ClaimSource, tenant: &str) -> Result<(), ErrorKind> {
+    match claims.claim("tid").and_then(ClaimRef::as_str) {
+        Some(tid) if tid == tenant => Ok(()),
         _ => Err(ErrorKind::InvalidIssuer),
     }
 }
@@ -133,7 +134,7 @@ pub(crate) fn check_tenant(claims: &Map<String, Value>, tenant: &str) -> Result<
 /// be one of `allowed`.
 pub(crate) fn check_client(
     registered: &Registered,
-    claims: &Map<String, Value>,
+    claims: &dyn ClaimSource,
     allowed: &[String],
 ) -> Result<(), ErrorKind> {
     let client = registered
@@ -143,7 +144,7 @@ pub(crate) fn check_client(
         .or_else(|| {
             ["cid", "appid"]
                 .into_iter()
-                .find_map(|name| claims.get(name)?.as_str())
+                .find_map(|name| claims.claim(name)?.as_str())
         });
     match client {
         Some(client) if allowed.iter().any(|a| a == client) => Ok(()),
@@ -154,13 +155,13 @@ pub(crate) fn check_client(
 /// NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional, between 0 and
 /// [`defaults::MAX_NUMERIC_DATE`]. Anything else is refused rather than clamped: an `exp` of
 /// 1e300 saturated to `i64::MAX` would be a token that never expires.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, ErrorKind> {
+fn numeric_date(claims: &dyn ClaimSource, name: &str) -> Result<Option<i64>, ErrorKind> {
     const RANGE: std::ops::RangeInclusive<i64> = 0..=defaults::MAX_NUMERIC_DATE;
-    let Some(value) = claims.get(name) else {
+    let Some(claim) = claims.claim(name) else {
         return Ok(None);
     };
-    let seconds = match value {
-        Value::Number(n) => match n.as_i64() {
+    let seconds = match claim {
+        ClaimRef::Json(Value::Number(n)) => match n.as_i64() {
             Some(whole) => Some(whole),
             // Compared as floats before any cast: a cast would saturate out-of-range values.
             None => n
@@ -176,25 +177,31 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, 
         .ok_or(ErrorKind::InvalidClaim)
 }
 
-fn string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, ErrorKind> {
-    match claims.get(name) {
+fn string(claims: &dyn ClaimSource, name: &str) -> Result<Option<String>, ErrorKind> {
+    match claims.claim(name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ErrorKind::InvalidClaim),
+        Some(claim) => claim
+            .as_str()
+            .map(|s| Some(s.to_owned()))
+            .ok_or(ErrorKind::InvalidClaim),
     }
 }
 
 /// `aud`: a string or an array of strings; whether it must be there is
 /// [`check_audience`]'s business.
-fn audience(claims: &Map<String, Value>) -> Result<Vec<String>, ErrorKind> {
-    match claims.get("aud") {
-        None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(items)) => items
+fn audience(claims: &dyn ClaimSource) -> Result<Vec<String>, ErrorKind> {
+    let Some(claim) = claims.claim("aud") else {
+        return Ok(Vec::new());
+    };
+    if let Some(single) = claim.as_str() {
+        return Ok(vec![single.to_owned()]);
+    }
+    match claim {
+        ClaimRef::Json(Value::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(str::to_owned).ok_or(ErrorKind::InvalidClaim))
             .collect(),
-        Some(_) => Err(ErrorKind::InvalidClaim),
+        _ => Err(ErrorKind::InvalidClaim),
     }
 }
 

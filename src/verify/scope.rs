@@ -16,10 +16,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::ConfigError;
 use crate::verify::claim_path::ClaimPath;
+use crate::verify::json::{ClaimRef, ClaimSource};
 use crate::verify::predicate::ClaimPredicate;
 
 /// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
@@ -92,10 +93,13 @@ impl serde::Serialize for Scopes {
 /// array of such strings (as some servers send `scope`, and Azure sends `scp`).
 ///
 /// Returns `false` when the claim has another JSON type.
-pub(crate) fn collect_claim<'a>(value: &'a Value, out: &mut Vec<&'a str>) -> bool {
-    match value {
-        Value::String(s) => out.push(s),
-        Value::Array(items) => {
+pub(crate) fn collect_claim<'a>(claim: ClaimRef<'a>, out: &mut Vec<&'a str>) -> bool {
+    if let Some(single) = claim.as_str() {
+        out.push(single);
+        return true;
+    }
+    match claim {
+        ClaimRef::Json(Value::Array(items)) => {
             for item in items {
                 match item {
                     Value::String(s) => out.push(s),
@@ -188,31 +192,30 @@ impl ScopeClaim {
     }
 
     /// Appends this claim's values, prefixed, to `out`.
-    pub(crate) fn collect(&self, claims: &Map<String, Value>, out: &mut Vec<Box<str>>) {
-        let Some(value) = self.path.lookup(claims) else {
-            return;
-        };
-        let mut push = |item: &str| {
-            let item = match &self.prefix {
-                Some(prefix) => [&**prefix, item].concat().into_boxed_str(),
-                None => item.into(),
+    pub(crate) fn collect(&self, claims: &dyn ClaimSource, out: &mut Vec<Box<str>>) {
+        self.path.read(claims, |value| {
+            let mut push = |item: &str| {
+                let item = match &self.prefix {
+                    Some(prefix) => [&**prefix, item].concat().into_boxed_str(),
+                    None => item.into(),
+                };
+                if is_scope_token(&item) {
+                    out.push(item);
+                }
             };
-            if is_scope_token(&item) {
-                out.push(item);
+            match (self.keys, value) {
+                (true, Value::Object(members)) => members.keys().for_each(|k| push(k)),
+                (false, Value::String(s)) => s.split(' ').for_each(push),
+                (false, Value::Array(items)) if items.iter().all(Value::is_string) => {
+                    items.iter().filter_map(Value::as_str).for_each(push);
+                }
+                _ => tracing::debug!(
+                    claim = %self.path,
+                    expected = if self.keys { "an object" } else { "a string or an array of strings" },
+                    "a scope claim of another shape grants nothing"
+                ),
             }
-        };
-        match (self.keys, value) {
-            (true, Value::Object(members)) => members.keys().for_each(|k| push(k)),
-            (false, Value::String(s)) => s.split(' ').for_each(push),
-            (false, Value::Array(items)) if items.iter().all(Value::is_string) => {
-                items.iter().filter_map(Value::as_str).for_each(push);
-            }
-            _ => tracing::debug!(
-                claim = %self.path,
-                expected = if self.keys { "an object" } else { "a string or an array of strings" },
-                "a scope claim of another shape grants nothing"
-            ),
-        }
+        });
     }
 }
 
@@ -435,9 +438,9 @@ impl Requirements {
     pub(crate) fn check(
         &self,
         granted: &Scopes,
-        claims: &Map<String, Value>,
+        claims: &dyn ClaimSource,
     ) -> Result<(), Unmet<'_>> {
-        if let Some(failed) = self.claims.iter().find(|p| !p.is_satisfied_by(claims)) {
+        if let Some(failed) = self.claims.iter().find(|p| !p.is_met_by(claims)) {
             return Err(Unmet::Claim(failed));
         }
         match &self.scopes {
@@ -681,11 +684,11 @@ mod tests {
     fn claim_values_of_other_types_are_refused() {
         let (array, string) = (serde_json::json!(["a", "b"]), serde_json::json!("c d"));
         let mut out = Vec::new();
-        assert!(collect_claim(&array, &mut out));
-        assert!(collect_claim(&string, &mut out));
+        assert!(collect_claim(ClaimRef::Json(&array), &mut out));
+        assert!(collect_claim(ClaimRef::Json(&string), &mut out));
         assert_eq!(out, ["a", "b", "c d"]);
         for bad in [serde_json::json!(5), serde_json::json!(["a", 1])] {
-            assert!(!collect_claim(&bad, &mut Vec::new()), "{bad}");
+            assert!(!collect_claim(ClaimRef::Json(&bad), &mut Vec::new()), "{bad}");
         }
     }
 }

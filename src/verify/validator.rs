@@ -25,7 +25,7 @@ use crate::verify::claim_path::ClaimPath;
 use crate::verify::claims::{Claims, JsonClaims, Registered};
 use crate::verify::introspect::{Answer, IntrospectionCache};
 use crate::verify::issuer::{Issuer, IssuerEntry};
-use crate::verify::json::{Text, selected_members};
+use crate::verify::json::{ClaimRef, ClaimSource, Text, selected_members};
 use crate::verify::rules;
 use crate::verify::rules::TypPolicy;
 use crate::verify::scope::{ScopeClaim, Scopes, collect_claim};
@@ -813,8 +813,8 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         let payload = selected_members(&decoded, |name| self.shared.judges(name))
             .map_err(|_| ErrorKind::Malformed)?;
         let iss = payload
-            .get("iss")
-            .and_then(Value::as_str)
+            .claim("iss")
+            .and_then(ClaimRef::as_str)
             .ok_or(ErrorKind::InvalidIssuer)?;
         let (issuer, tenant) = self.issuer_for(iss).ok_or(ErrorKind::InvalidIssuer)?;
         *trusted = Some(&issuer.issuer);
@@ -861,7 +861,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// `issuer` (and `tenant`) already. Reads only the members [`Shared::judges`].
     pub(crate) fn judge_claims(
         &self,
-        payload: &Map<String, Value>,
+        payload: &dyn ClaimSource,
         iss: &str,
         issuer: &IssuerEntry,
         tenant: Option<&str>,
@@ -880,7 +880,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         if let Some(failed) = issuer
             .required_claims
             .iter()
-            .find(|p| !p.is_satisfied_by(payload))
+            .find(|p| !p.is_met_by(payload))
         {
             tracing::debug!(predicate = ?failed, "a claim fails the issuer's requirement");
             return Err(ErrorKind::UnacceptedClaim);
@@ -891,15 +891,11 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
 
     /// `scope` and `scp`, which must be strings or arrays of strings, then the mapped claims
     /// of the validator and of the issuer, which grant nothing when shaped otherwise.
-    fn scopes(
-        &self,
-        payload: &Map<String, Value>,
-        issuer: &IssuerEntry,
-    ) -> Result<Scopes, ErrorKind> {
+    fn scopes(&self, payload: &dyn ClaimSource, issuer: &IssuerEntry) -> Result<Scopes, ErrorKind> {
         let mut found = Vec::new();
         for name in ["scope", "scp"] {
-            if let Some(value) = payload.get(name)
-                && !collect_claim(value, &mut found)
+            if let Some(claim) = payload.claim(name)
+                && !collect_claim(claim, &mut found)
             {
                 return Err(ErrorKind::InvalidClaim);
             }
