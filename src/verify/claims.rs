@@ -47,26 +47,38 @@ struct Inner<T> {
     /// `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the key a DPoP token is bound to, read on
     /// every request, so kept apart from the JSON.
     bound_jkt: Option<Box<str>>,
-    /// The whole claims object, as validated; for the claims of a JWT, read from `token` when
+    /// The whole claims object, as validated; for the claims of a JWT, read from `source` when
     /// first asked for.
     json: OnceLock<JsonClaims>,
-    /// The verified JWS the claims were read from, when `json` is not kept.
-    token: Option<Arc<str>>,
+    source: Source,
     /// `None` exactly when `T` is [`JsonClaims`]: then [`Claims::extra`] is `json`, not a
     /// second copy of it. Shared with the cache's copy of the claims.
     extra: Option<Arc<T>>,
 }
 
+/// What the JSON map of a JWT's claims is read from when first asked for.
+enum Source {
+    /// The map is kept from the start.
+    Nothing,
+    /// The decoded payload, as validation read it.
+    Payload(Vec<u8>),
+    /// The verified JWS, shared with the verified-token cache's entry.
+    Token(Arc<str>),
+}
+
 impl<T> Inner<T> {
     fn json(&self) -> &JsonClaims {
         self.json.get_or_init(|| {
-            // The token's payload passed validation (every member read, none twice), so it
-            // decodes to a map; should it not, an empty map grants no claim.
-            let payload = self.token.as_deref().and_then(|t| t.split('.').nth(1));
-            payload
-                .and_then(|p| crate::verify::validator::decode_json::<StrictObject>(p).ok())
-                .map(|StrictObject(map)| map)
-                .unwrap_or_default()
+            // The payload passed validation (every member read, none twice), so it decodes
+            // to a map; should it not, an empty map grants no claim.
+            let read = match &self.source {
+                Source::Nothing => return JsonClaims::new(),
+                Source::Payload(json) => serde_json::from_slice::<StrictObject>(json).ok(),
+                Source::Token(token) => token.split('.').nth(1).and_then(|payload| {
+                    crate::verify::validator::decode_json::<StrictObject>(payload).ok()
+                }),
+            };
+            read.map(|StrictObject(map)| map).unwrap_or_default()
         })
     }
 }
@@ -131,29 +143,29 @@ impl<T: DeserializeOwned + 'static> Claims<T> {
             scopes,
             bound_jkt,
             OnceLock::from(json),
-            None,
+            Source::Nothing,
             extra,
         ))
     }
 
-    /// Claims of a verified JWS, judged on `judged` (the members the rules read, see
-    /// [`rules::is_read_by_the_rules`](crate::verify::rules::is_read_by_the_rules)) and
-    /// keeping the token instead of the JSON map, which is built from it when first asked for.
-    /// `T` is read from the decoded `payload` unless `T` is the JSON map.
-    pub(crate) fn from_token(
+    /// Claims of a verified JWS, judged on the members the rules read (see
+    /// [`rules::is_read_by_the_rules`](crate::verify::rules::is_read_by_the_rules)), with
+    /// its [`bound_jkt`]; they keep the decoded `payload` instead of the JSON map, which is
+    /// built from it when first asked for. `T` is read from the payload unless `T` is the
+    /// JSON map.
+    pub(crate) fn from_payload(
         registered: Registered,
         scopes: Scopes,
-        judged: &dyn ClaimSource,
-        token: &str,
-        payload: &[u8],
+        bound_jkt: Option<Box<str>>,
+        payload: Vec<u8>,
     ) -> Result<Self, serde_json::Error> {
-        let extra = typed_extra(|| serde_json::from_slice(payload))?;
+        let extra = typed_extra(|| serde_json::from_slice(&payload))?;
         Ok(Self::assemble(
             registered,
             scopes,
-            bound_jkt(judged),
+            bound_jkt,
             OnceLock::new(),
-            Some(token.into()),
+            Source::Payload(payload),
             extra,
         ))
     }
@@ -170,7 +182,7 @@ fn typed_extra<T: 'static>(
 }
 
 /// `cnf.jkt`, the thumbprint a DPoP-bound token names.
-fn bound_jkt(claims: &dyn ClaimSource) -> Option<Box<str>> {
+pub(crate) fn bound_jkt(claims: &dyn ClaimSource) -> Option<Box<str>> {
     match claims.claim("cnf")? {
         ClaimRef::Json(cnf) => cnf.get("jkt")?.as_str().map(Box::from),
         ClaimRef::Text(_) => None,
@@ -183,7 +195,7 @@ impl<T> Claims<T> {
         scopes: Scopes,
         bound_jkt: Option<Box<str>>,
         json: OnceLock<JsonClaims>,
-        token: Option<Arc<str>>,
+        source: Source,
         extra: Option<Arc<T>>,
     ) -> Self {
         Self {
@@ -192,16 +204,16 @@ impl<T> Claims<T> {
                 scopes,
                 bound_jkt,
                 json,
-                token,
+                source,
                 extra,
             }),
         }
     }
 
-    /// `token` as these claims share it, when they were read from it; else a new copy.
+    /// `token` as these claims share it, when they hold it; else a new copy.
     pub(crate) fn shared_token(&self, token: &str) -> Arc<str> {
-        match &self.inner.token {
-            Some(held) if **held == *token => Arc::clone(held),
+        match &self.inner.source {
+            Source::Token(held) if **held == *token => Arc::clone(held),
             _ => token.into(),
         }
     }
@@ -223,7 +235,7 @@ impl<T> Claims<T> {
             inner.scopes.clone(),
             inner.bound_jkt.clone(),
             OnceLock::new(),
-            Some(token),
+            Source::Token(token),
             inner.extra.clone(),
         )
     }

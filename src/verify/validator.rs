@@ -22,7 +22,7 @@ use crate::jwks::{KeyStatus, Readiness, RefreshPolicy};
 use crate::metrics;
 use crate::verify::cache::{Binding, TokenCache};
 use crate::verify::claim_path::ClaimPath;
-use crate::verify::claims::{Claims, JsonClaims, Registered};
+use crate::verify::claims::{self, Claims, JsonClaims, Registered};
 use crate::verify::introspect::{Answer, IntrospectionCache};
 use crate::verify::issuer::{Issuer, IssuerEntry};
 use crate::verify::json::{ClaimRef, ClaimSource, Text, selected_members};
@@ -420,7 +420,6 @@ const HEADER_ON_STACK: usize = 384;
 /// A compact JWS split into its parts, its header decoded (into `'h`, a buffer of the
 /// caller's); the payload is decoded only once the header passes.
 struct Jws<'t, 'h> {
-    compact: &'t str,
     header: Header<'h>,
     payload_b64: &'t str,
     /// `header.payload`, the bytes the signature covers.
@@ -458,7 +457,6 @@ impl<'t, 'h> Jws<'t, 'h> {
             &heap[..]
         };
         Ok(Self {
-            compact: token,
             header: json_object(decoded)?,
             payload_b64,
             signing_input: &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()],
@@ -850,7 +848,8 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
         let binding = binding.ok_or(ErrorKind::InvalidSignature)?;
         let (registered, scopes) =
             self.judge_claims(&payload, iss, issuer, tenant, issuer.typ_policy)?;
-        let claims = Claims::from_token(registered, scopes, &payload, jws.compact, &decoded)
+        let bound_jkt = claims::bound_jkt(&payload);
+        let claims = Claims::from_payload(registered, scopes, bound_jkt, decoded)
             .map_err(|_| ErrorKind::InvalidClaim)?;
         Ok((claims, binding))
     }
@@ -1038,7 +1037,8 @@ mod tests {
                 let lean = validator
                     .judge_claims(&selected, iss, issuer, tenant, policy)
                     .map(|(registered, scopes)| {
-                        let claims = Claims::from_token(registered, scopes, &selected, "t", &bytes);
+                        let jkt = claims::bound_jkt(&selected);
+                        let claims = Claims::from_payload(registered, scopes, jkt, bytes.clone());
                         shown(claims.unwrap())
                     });
                 assert_eq!(lean, whole, "{payload:?}");
