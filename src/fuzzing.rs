@@ -148,3 +148,23 @@ mod client {
         challenge::says_invalid_token(headers)
     }
 }
+
+/// A JWT payload as validation reads it, the selected members (those the claim rules read,
+/// here also `roles`) against the whole object: `(whole, selected)`, each `None` when
+/// refused, the selected members as a map. The target checks that both refuse alike and
+/// that the selected members are the whole object's.
+pub fn claims_json(
+    json: &[u8],
+) -> (
+    Option<serde_json::Map<String, serde_json::Value>>,
+    Option<serde_json::Map<String, serde_json::Value>>,
+    fn(&str) -> bool,
+) {
+    use crate::verify::json::{StrictObject, selected_members};
+    fn keep(name: &str) -> bool {
+        crate::verify::rules::is_read_by_the_rules(name) || name == "roles"
+    }
+    let whole = serde_json::from_slice::<StrictObject>(json).ok().map(|o| o.0);
+    let selected = selected_members(json, keep).ok().map(|m| m.to_map());
+    (whole, selected, keep)
+}

@@ -237,8 +237,7 @@ fn entry_bytes<T: 'static>(token: &str, claims: &Claims<T>) -> Option<u64> {
     .sum::<usize>();
     let audiences = block(r.aud.capacity().saturating_mul(size_of::<String>()));
     let scopes = claims.scopes();
-    let scope_list = block(2 * size_of::<usize>() + scopes.len() * size_of::<Box<str>>());
-    let scope_strings = scopes.iter().map(|s| block(s.len())).sum::<usize>();
+    let scope_text = block(2 * size_of::<usize>() + scopes.text_len());
     let total = [
         MOKA_BYTES_PER_ENTRY,
         block(2 * size_of::<usize>() + token.len()),
@@ -246,8 +245,7 @@ fn entry_bytes<T: 'static>(token: &str, claims: &Claims<T>) -> Option<u64> {
         block(claims.inline_bytes()),
         strings,
         audiences,
-        scope_list,
-        scope_strings,
+        scope_text,
         json_bytes(claims),
     ]
     .into_iter()

@@ -86,7 +86,7 @@ impl ClaimSource for Members<'_> {
 
 impl Members<'_> {
     /// The members as a JSON map.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn to_map(&self) -> Map<String, Value> {
         self.0
             .iter()

@@ -35,45 +35,57 @@ pub(crate) fn is_scope_token(s: &str) -> bool {
 /// Cheap to clone (shared). Sorted and free of duplicates; strings that are not valid
 /// scope-tokens are dropped, since no requirement can name them.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Scopes(Arc<[Box<str>]>);
+pub struct Scopes(
+    /// The scopes in order, one space between two (a scope-token holds no space): one
+    /// allocation, kept by every cached token.
+    Arc<str>,
+);
 
 impl Scopes {
     /// Whether the set holds `scope` (exact, case-sensitive).
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+        // In order: past the place `scope` would have, it is not there.
+        self.iter()
+            .find(|s| *s >= scope)
+            .is_some_and(|s| s == scope)
     }
 
     /// The scopes, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|s| &**s)
+        self.0.split(' ').filter(|s| !s.is_empty())
     }
 
     /// How many scopes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        match self.0.is_empty() {
+            true => 0,
+            false => self.0.bytes().filter(|b| *b == b' ').count() + 1,
+        }
     }
 
     /// Whether no scope is granted.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The bytes of the shared text (for the token cache's weigher).
+    pub(crate) fn text_len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl<S: AsRef<str>> FromIterator<S> for Scopes {
     /// Collects scopes; each item may hold several space-delimited scopes.
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        let mut all: Vec<Box<str>> = Vec::new();
-        for item in iter {
-            all.extend(
-                item.as_ref()
-                    .split(' ')
-                    .filter(|s| is_scope_token(s))
-                    .map(Box::from),
-            );
-        }
+        let items: Vec<S> = iter.into_iter().collect();
+        let mut all: Vec<&str> = items
+            .iter()
+            .flat_map(|item| item.as_ref().split(' '))
+            .filter(|s| is_scope_token(s))
+            .collect();
         all.sort_unstable();
         all.dedup();
-        Self(all.into())
+        Self(all.join(" ").into())
     }
 }
 
@@ -461,6 +473,25 @@ mod tests {
         assert!(!read.is_satisfied_by(&granted));
         assert!(granted.contains("read,write"));
         assert!(!granted.contains("write"));
+    }
+
+    #[test]
+    fn a_set_answers_for_every_scope_before_between_and_after_its_own() {
+        let granted = Scopes::from_iter(["orders:write b", "a orders:read", "b"]);
+        assert_eq!(granted.len(), 4);
+        assert_eq!(
+            granted.iter().collect::<Vec<_>>(),
+            ["a", "b", "orders:read", "orders:write"]
+        );
+        for held in ["a", "b", "orders:read", "orders:write"] {
+            assert!(granted.contains(held), "{held}");
+        }
+        for absent in ["", " ", "0", "aa", "b ", "c", "orders", "orders:", "orders:reads", "z"] {
+            assert!(!granted.contains(absent), "{absent:?}");
+        }
+        let none = Scopes::from_iter(["", "  "]);
+        assert!(none.is_empty() && none.len() == 0 && !none.contains(""));
+        assert_eq!(none, Scopes::default());
     }
 
     #[test]
