@@ -161,8 +161,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         let Some(bytes) = entry_bytes(token, claims).filter(|b| *b <= self.max_bytes) else {
             return;
         };
-        // The token once, shared by the entry and its claims (JWT claims hold it already).
-        let token = claims.shared_token(token);
+        let token: Arc<str> = token.into();
         let entry = Entry {
             claims: claims.without_json(Arc::clone(&token)),
             token,

@@ -209,14 +209,6 @@ impl<T> Claims<T> {
             }),
         }
     }
-
-    /// `token` as these claims share it, when they hold it; else a new copy.
-    pub(crate) fn shared_token(&self, token: &str) -> Arc<str> {
-        match &self.inner.source {
-            Source::Token(held) if **held == *token => Arc::clone(held),
-            _ => token.into(),
-        }
-    }
 }
 
 impl<T> Claims<T> {
