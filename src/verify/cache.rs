@@ -33,9 +33,11 @@ use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub(crate) use crate::jwks::unix_time;
 use crate::jwks::{KeyStore, VerifyingKey};
 use crate::verify::claims::Claims;
 use crate::verify::rules;
@@ -130,17 +132,20 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         }
     }
 
-    /// The claims of `token` if it was verified before and every rule above still holds.
-    pub(crate) fn get(&self, token: &[u8], now: i64) -> Option<Claims<T>> {
+    /// The claims of `token` if it was verified before and every rule above still holds at
+    /// `now`, the wall clock ([`unix_time`]): read once, for the token's times and its key's.
+    pub(crate) fn get(&self, token: &[u8], now: Duration) -> Option<Claims<T>> {
         let hash = self.hasher.hash_one(token);
         let entry = self
             .entries
             .get(&hash)
             .filter(|e| e.token.as_bytes() == token)?;
-        let still_valid = rules::check_times(entry.claims.registered(), now, self.leeway).is_ok()
+        let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let still_valid = rules::check_times(entry.claims.registered(), seconds, self.leeway)
+            .is_ok()
             && match &entry.binding {
                 Binding::Secret => true,
-                Binding::Published { store, key } => store.still_serves(key),
+                Binding::Published { store, key } => store.still_serves(key, now),
             };
         if still_valid {
             Some(entry.claims.clone())
