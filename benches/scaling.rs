@@ -111,6 +111,25 @@ fn main() {
         assert_eq!(response.expect("infallible").status(), 200);
     }
 
+    // `SCALING_REQUESTS=n`: n requests on this thread and nothing else, for a counter of
+    // cycles or instructions (`perf stat -e cycles:u`), steadier on a busy machine than
+    // timings; run it with two values of n and take the difference.
+    if let Some(n) = std::env::var("SCALING_REQUESTS").ok().and_then(|v| v.parse().ok()) {
+        let mut service = guard.clone();
+        warm.block_on(async {
+            for _ in 0..n {
+                let response = service
+                    .ready()
+                    .await
+                    .expect("infallible")
+                    .call(request(&one_token[0]))
+                    .await
+                    .expect("infallible");
+                assert_eq!(response.status(), 200);
+            }
+        });
+        return;
+    }
     println!(
         "{} rounds of {} ms, {} CPUs",
         rounds,
