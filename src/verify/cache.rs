@@ -23,18 +23,29 @@
 //! `max_bytes / capacity`, so that one moka weight bounds both. Eviction is moka's (TinyLFU
 //! admission, LRU eviction), applied at each insertion so that the budget holds at all times.
 //!
+//! A hit is answered from a small direct-mapped table in front of moka (the entry last found in
+//! each slot), which a hit only reads: moka's own read bookkeeping (its clock, per-entry access
+//! times, its read queue) writes to memory that every thread shares, and made two threads
+//! serve hits no faster than one. The front holds only entries moka holds: moka's eviction
+//! listener clears an entry's slot when moka drops it, so the budget above bounds both, and a
+//! hit in the front runs every check a hit in moka does. moka still sees some of the front's
+//! hits (one in [`Front::RECORD_EVERY`] per thread), so that its eviction keeps favouring the
+//! tokens that keep coming back.
+//!
 //! Entries are found by a 64-bit hash of the token (seeded at random), not by the token: moka
 //! keeps the key of a removed entry until its table is next rebuilt, and 8 KiB tokens kept
 //! that way doubled the heap of a full cache. Entries carry no timer: moka's per-entry expiry
 //! costs a clock read and timer-wheel work on every hit, and the `exp` check above already
 //! refuses expired entries, which eviction then clears.
 
+use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use serde_json::{Map, Value};
 
 pub(crate) use crate::jwks::unix_time;
@@ -54,6 +65,8 @@ pub(crate) enum Binding {
 }
 
 struct Entry<T> {
+    /// Its key in moka and its slot in the front.
+    hash: u64,
     /// Shared with `claims`, which read their JSON map from it if asked for it.
     token: Arc<str>,
     claims: Claims<T>,
@@ -67,6 +80,8 @@ type Store<T> = moka::sync::Cache<u64, Arc<Entry<T>>, foldhash::fast::RandomStat
 /// Verified tokens and their claims; owned by the validator's shared state.
 pub(crate) struct TokenCache<T> {
     entries: Store<T>,
+    /// What a hit reads first; shared with `entries`' eviction listener.
+    front: Arc<Front<T>>,
     /// Seeded at random, so that no one can make tokens collide on purpose.
     hasher: foldhash::fast::RandomState,
     seen_once: SeenOnce,
@@ -110,6 +125,54 @@ impl SeenOnce {
     }
 }
 
+/// Entries of `entries` recently found, one per slot, picked by the low bits of their hash (a
+/// collision only sends the next lookup to moka). Never holds an entry moka no longer holds,
+/// for longer than it takes to find out (see [`TokenCache::promote`]).
+struct Front<T> {
+    slots: Box<[ArcSwapOption<Entry<T>>]>,
+}
+
+impl<T> Front<T> {
+    /// Most slots: 8 KiB of pointers, whatever the capacity.
+    const MAX_SLOTS: u64 = 1 << 10;
+    /// One hit in this many, per thread, is also a read in moka.
+    const RECORD_EVERY: u32 = 64;
+
+    fn new(capacity: u64) -> Self {
+        let slots = capacity.clamp(1, Self::MAX_SLOTS).next_power_of_two();
+        Self {
+            slots: (0..slots).map(|_| ArcSwapOption::empty()).collect(),
+        }
+    }
+
+    fn slot(&self, hash: u64) -> &ArcSwapOption<Entry<T>> {
+        // The slot count is a power of two.
+        let index = usize::try_from(hash).unwrap_or(usize::MAX) & (self.slots.len() - 1);
+        &self.slots[index]
+    }
+
+    /// Empties the slot of `entry`, if it still holds it.
+    fn forget(&self, entry: &Arc<Entry<T>>) {
+        let slot = self.slot(entry.hash);
+        let current = slot.load();
+        if current.as_ref().is_some_and(|held| Arc::ptr_eq(held, entry)) {
+            slot.compare_and_swap(&current, None);
+        }
+    }
+
+    /// Whether this thread's hit in the front should also count as a read in moka.
+    fn record_this_one() -> bool {
+        thread_local! {
+            static HITS: Cell<u32> = const { Cell::new(0) };
+        }
+        HITS.with(|hits| {
+            let n = hits.get().wrapping_add(1);
+            hits.set(n);
+            n % Self::RECORD_EVERY == 0
+        })
+    }
+}
+
 impl<T: Send + Sync + 'static> TokenCache<T> {
     /// A cache of at most `capacity` tokens holding at most `max_bytes` of heap (both
     /// non-zero); `leeway` in seconds, as for validation.
@@ -117,11 +180,16 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         let capacity = capacity.max(1);
         // A weight is a u32: keep `max_bytes / capacity` within one.
         let max_bytes = max_bytes.min(capacity.saturating_mul(u64::from(u32::MAX)));
+        let front = Arc::new(Front::new(capacity));
+        let evicted = Arc::clone(&front);
         Self {
             entries: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|_, entry: &Arc<Entry<T>>| entry.weight)
+                // Whatever moka drops (evicted, replaced, invalidated) leaves the front too.
+                .eviction_listener(move |_, entry: Arc<Entry<T>>, _| evicted.forget(&entry))
                 .build_with_hasher(foldhash::fast::RandomState::default()),
+            front,
             // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
             // and the random seed keeps hash flooding impractical.
             hasher: foldhash::fast::RandomState::default(),
@@ -136,10 +204,25 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     /// `now`, the wall clock ([`unix_time`]): read once, for the token's times and its key's.
     pub(crate) fn get(&self, token: &[u8], now: Duration) -> Option<Claims<T>> {
         let hash = self.hasher.hash_one(token);
-        let entry = self
-            .entries
-            .get(&hash)
-            .filter(|e| e.token.as_bytes() == token)?;
+        let slot = self.front.slot(hash);
+        let front = slot.load();
+        let from_moka;
+        let entry = match front.as_ref() {
+            Some(entry) if entry.hash == hash && entry.token.as_bytes() == token => {
+                if Front::<T>::record_this_one() {
+                    self.entries.get(&hash);
+                }
+                entry
+            }
+            _ => {
+                from_moka = self
+                    .entries
+                    .get(&hash)
+                    .filter(|e| e.token.as_bytes() == token)?;
+                self.promote(slot, &from_moka);
+                &from_moka
+            }
+        };
         let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         let still_valid = rules::check_times(entry.claims.registered(), seconds, self.leeway)
             .is_ok()
@@ -151,7 +234,19 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
             Some(entry.claims.clone())
         } else {
             self.entries.invalidate(&hash);
+            self.front.forget(entry);
             None
+        }
+    }
+
+    /// Puts an entry just found in moka into its front slot. Should moka have dropped it
+    /// meanwhile (its listener then found the slot not yet holding it), it is taken out again:
+    /// moka's removal precedes its listener, so either the listener sees the entry in the slot
+    /// or this check sees it gone from moka.
+    fn promote(&self, slot: &ArcSwapOption<Entry<T>>, entry: &Arc<Entry<T>>) {
+        slot.store(Some(Arc::clone(entry)));
+        if !self.entries.contains_key(&entry.hash) {
+            self.front.forget(entry);
         }
     }
 
@@ -168,6 +263,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         };
         let token: Arc<str> = token.into();
         let entry = Entry {
+            hash,
             claims: claims.without_json(Arc::clone(&token)),
             token,
             binding,
@@ -189,6 +285,19 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
+    }
+
+    /// How many entries the front holds, and whether moka holds every one of them.
+    #[cfg(test)]
+    pub(crate) fn front_held_by_moka(&self) -> (usize, bool) {
+        self.entries.run_pending_tasks();
+        let held: Vec<_> = self.front.slots.iter().filter_map(|s| s.load_full()).collect();
+        let all = held.iter().all(|e| {
+            self.entries
+                .get(&e.hash)
+                .is_some_and(|in_moka| Arc::ptr_eq(&in_moka, e))
+        });
+        (held.len(), all)
     }
 
     #[cfg(test)]
@@ -577,6 +686,13 @@ mod tests {
         }
         assert!(cache.len() <= 50, "{} entries", cache.len());
         assert!(cache.len() > 0, "tokens seen again are cached");
+        // Hits on every token still cached fill the front; what moka evicted left it.
+        for token in &tokens {
+            validator.validate(token).await.expect("valid");
+        }
+        let (in_front, all_in_moka) = cache.front_held_by_moka();
+        assert!(in_front > 0, "hits go through the front");
+        assert!(all_in_moka, "the front holds nothing moka dropped");
 
         let again = token(now() + 600, 1);
         let no_bytes = Validator::builder()
