@@ -32,7 +32,8 @@
 //! hits (one in [`Front::RECORD_EVERY`] per thread), so that its eviction keeps favouring the
 //! tokens that keep coming back.
 //!
-//! Entries are found by a 64-bit hash of the token (seeded at random), not by the token: moka
+//! Entries are found by a 64-bit hash of the token's length and end, its signature (seeded at
+//! random; see [`TokenCache::key`]), not by the token: moka
 //! keeps the key of a removed entry until its table is next rebuilt, and 8 KiB tokens kept
 //! that way doubled the heap of a full cache. Entries carry no timer: moka's per-entry expiry
 //! costs a clock read and timer-wheel work on every hit, and the `exp` check above already
@@ -82,7 +83,7 @@ pub(crate) struct TokenCache<T> {
     entries: Store<T>,
     /// What a hit reads first; shared with `entries`' eviction listener.
     front: Arc<Front<T>>,
-    /// Seeded at random, so that no one can make tokens collide on purpose.
+    /// Seeded at random, so that no one can make tokens collide on purpose (see [`Self::key`]).
     hasher: foldhash::fast::RandomState,
     seen_once: SeenOnce,
     leeway: i64,
@@ -190,8 +191,8 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
                 .eviction_listener(move |_, entry: Arc<Entry<T>>, _| evicted.forget(&entry))
                 .build_with_hasher(foldhash::fast::RandomState::default()),
             front,
-            // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
-            // and the random seed keeps hash flooding impractical.
+            // foldhash rather than SipHash: hashing is on every request, and the random seed
+            // keeps hash flooding impractical.
             hasher: foldhash::fast::RandomState::default(),
             seen_once: SeenOnce::new(capacity),
             leeway,
@@ -203,7 +204,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     /// The claims of `token` if it was verified before and every rule above still holds at
     /// `now`, the wall clock ([`unix_time`]): read once, for the token's times and its key's.
     pub(crate) fn get(&self, token: &[u8], now: Duration) -> Option<Claims<T>> {
-        let hash = self.hasher.hash_one(token);
+        let hash = self.key(token);
         let slot = self.front.slot(hash);
         let front = slot.load();
         let from_moka;
@@ -239,6 +240,20 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         }
     }
 
+    /// The key of `token` in moka and in the front: a seeded hash of its length and its last
+    /// [`Self::KEYED_BYTES`] bytes, not of all of it (hashing a kilobyte was the largest cost
+    /// of a hit). In a compact JWS, they are the signature or MAC (43 characters at least,
+    /// 342 for RS256): two tokens that passed validation share them only if one signature
+    /// is valid for two payloads. Lookups compare the whole token, so a shared key can only
+    /// make two tokens take turns in one entry, never answer one for the other.
+    fn key(&self, token: &[u8]) -> u64 {
+        let tail = &token[token.len().saturating_sub(Self::KEYED_BYTES)..];
+        self.hasher.hash_one((token.len(), tail))
+    }
+
+    /// How much of a token's end [`Self::key`] hashes.
+    const KEYED_BYTES: usize = 64;
+
     /// Puts an entry just found in moka into its front slot. Should moka have dropped it
     /// meanwhile (its listener then found the slot not yet holding it), it is taken out again:
     /// moka's removal precedes its listener, so either the listener sees the entry in the slot
@@ -253,7 +268,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     /// Remembers a token that has just passed full validation, if it is its second time.
     pub(crate) fn insert(&self, token: &str, claims: &Claims<T>, binding: Binding) {
         // By its bytes, as `get` looks it up.
-        let hash = self.hasher.hash_one(token.as_bytes());
+        let hash = self.key(token.as_bytes());
         if !self.seen_once.seen_before(hash) {
             return;
         }
