@@ -114,7 +114,10 @@ fn main() {
     // `SCALING_REQUESTS=n`: n requests on this thread and nothing else, for a counter of
     // cycles or instructions (`perf stat -e cycles:u`), steadier on a busy machine than
     // timings; run it with two values of n and take the difference.
-    if let Some(n) = std::env::var("SCALING_REQUESTS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("SCALING_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         let mut service = guard.clone();
         warm.block_on(async {
             for _ in 0..n {

@@ -348,7 +348,10 @@ enum Repr<'a> {
     },
     /// The tail of an `Authorization` value from `start` on, which [`find`]'s `known` found
     /// byte for byte equal to a token that passed validation: ASCII, so never scanned again.
-    Known { value: &'a HeaderValue, start: usize },
+    Known {
+        value: &'a HeaderValue,
+        start: usize,
+    },
     /// The form body's field, as the form layer stored it: `bytes` is exactly `token`.
     Bytes { bytes: &'a Bytes, token: &'a str },
     /// The query parameter, percent-decoded if it had to be.

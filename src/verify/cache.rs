@@ -156,7 +156,10 @@ impl<T> Front<T> {
     fn forget(&self, entry: &Arc<Entry<T>>) {
         let slot = self.slot(entry.hash);
         let current = slot.load();
-        if current.as_ref().is_some_and(|held| Arc::ptr_eq(held, entry)) {
+        if current
+            .as_ref()
+            .is_some_and(|held| Arc::ptr_eq(held, entry))
+        {
             slot.compare_and_swap(&current, None);
         }
     }
@@ -306,7 +309,12 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     #[cfg(test)]
     pub(crate) fn front_held_by_moka(&self) -> (usize, bool) {
         self.entries.run_pending_tasks();
-        let held: Vec<_> = self.front.slots.iter().filter_map(|s| s.load_full()).collect();
+        let held: Vec<_> = self
+            .front
+            .slots
+            .iter()
+            .filter_map(|s| s.load_full())
+            .collect();
         let all = held.iter().all(|e| {
             self.entries
                 .get(&e.hash)
