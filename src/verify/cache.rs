@@ -30,7 +30,8 @@
 //! listener clears an entry's slot when moka drops it, so the budget above bounds both, and a
 //! hit in the front runs every check a hit in moka does. moka still sees some of the front's
 //! hits (one in [`Front::RECORD_EVERY`] per thread), so that its eviction keeps favouring the
-//! tokens that keep coming back.
+//! tokens that keep coming back. A token found in moka takes an empty slot at once, and a slot
+//! another token holds now and then ([`Front::REPLACE_EVERY`]).
 //!
 //! Entries are found by a 64-bit hash of the token's length and end, its signature (seeded at
 //! random; see [`TokenCache::key`]), not by the token: moka
@@ -134,10 +135,15 @@ struct Front<T> {
 }
 
 impl<T> Front<T> {
-    /// Most slots: 8 KiB of pointers, whatever the capacity.
-    const MAX_SLOTS: u64 = 1 << 10;
+    /// Most slots: 128 KiB of pointers (as many as `SeenOnce` holds for the default capacity),
+    /// whatever the capacity.
+    const MAX_SLOTS: u64 = 1 << 14;
     /// One hit in this many, per thread, is also a read in moka.
     const RECORD_EVERY: u32 = 64;
+    /// A token found in moka takes a slot another entry holds once in this many times, per
+    /// thread: when more tokens take turns than there are slots, most lookups miss the front
+    /// anyway, and a write to a shared slot each time made them slower than moka alone.
+    const REPLACE_EVERY: u32 = 8;
 
     fn new(capacity: u64) -> Self {
         let slots = capacity.clamp(1, Self::MAX_SLOTS).next_power_of_two();
@@ -164,15 +170,16 @@ impl<T> Front<T> {
         }
     }
 
-    /// Whether this thread's hit in the front should also count as a read in moka.
-    fn record_this_one() -> bool {
+    /// True once in `n` calls on this thread (`n` a power of two): a sample without a shared
+    /// counter or a random number.
+    fn one_in(n: u32) -> bool {
         thread_local! {
-            static HITS: Cell<u32> = const { Cell::new(0) };
+            static CALLS: Cell<u32> = const { Cell::new(0) };
         }
-        HITS.with(|hits| {
-            let n = hits.get().wrapping_add(1);
-            hits.set(n);
-            n % Self::RECORD_EVERY == 0
+        CALLS.with(|calls| {
+            let count = calls.get().wrapping_add(1);
+            calls.set(count);
+            count & (n - 1) == 0
         })
     }
 }
@@ -213,7 +220,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         let from_moka;
         let entry = match front.as_ref() {
             Some(entry) if entry.hash == hash && entry.token.as_bytes() == token => {
-                if Front::<T>::record_this_one() {
+                if Front::<T>::one_in(Front::<T>::RECORD_EVERY) {
                     self.entries.get(&hash);
                 }
                 entry
@@ -223,7 +230,9 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
                     .entries
                     .get(&hash)
                     .filter(|e| e.token.as_bytes() == token)?;
-                self.promote(slot, &from_moka);
+                if front.is_none() || Front::<T>::one_in(Front::<T>::REPLACE_EVERY) {
+                    self.promote(slot, &from_moka);
+                }
                 &from_moka
             }
         };
