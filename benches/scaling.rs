@@ -111,6 +111,41 @@ fn main() {
         assert_eq!(response.expect("infallible").status(), 200);
     }
 
+    // `SCALING_REQUESTS=n`: n requests on this thread and nothing else, for a counter of
+    // cycles or instructions (`perf stat -e cycles:u`), steadier on a busy machine than
+    // timings; run it with two values of n and take the difference. `SCALING_TOKENS=k`: the
+    // requests take turns among k cached tokens (many clients) instead of one.
+    if let Some(n) = std::env::var("SCALING_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let k = env_or("SCALING_TOKENS", 1).max(1);
+        let tokens: Vec<HeaderValue> = match k {
+            1 => one_token,
+            k => (0..k).map(|_| bearer(key.token())).collect(),
+        };
+        let mut service = guard.clone();
+        warm.block_on(async {
+            for bearer in tokens.iter().chain(&tokens) {
+                service.ready().await.expect("infallible");
+                let _ = service.call(request(bearer)).await;
+            }
+            let began = Instant::now();
+            for i in 0..n {
+                let response = service
+                    .ready()
+                    .await
+                    .expect("infallible")
+                    .call(request(&tokens[i % tokens.len()]))
+                    .await
+                    .expect("infallible");
+                assert_eq!(response.status(), 200);
+            }
+            let per_request = began.elapsed().as_nanos() / n.max(1) as u128;
+            eprintln!("{per_request} ns per request ({k} tokens taking turns)");
+        });
+        return;
+    }
     println!(
         "{} rounds of {} ms, {} CPUs",
         rounds,

@@ -346,6 +346,12 @@ enum Repr<'a> {
         start: usize,
         token: &'a str,
     },
+    /// The tail of an `Authorization` value from `start` on, which [`find`]'s `known` found
+    /// byte for byte equal to a token that passed validation: ASCII, so never scanned again.
+    Known {
+        value: &'a HeaderValue,
+        start: usize,
+    },
     /// The form body's field, as the form layer stored it: `bytes` is exactly `token`.
     Bytes { bytes: &'a Bytes, token: &'a str },
     /// The query parameter, percent-decoded if it had to be.
@@ -371,7 +377,17 @@ impl<'a> Extracted<'a> {
         match &self.repr {
             Repr::Value { token, .. } | Repr::Bytes { token, .. } => token,
             Repr::Query(token) => token,
+            // Equal to a validated token, so ASCII: this cannot fail. Read only where a
+            // known token is looked at again (a DPoP proof's `ath`), never on a plain hit.
+            Repr::Known { value, start } => {
+                std::str::from_utf8(&value.as_bytes()[*start..]).unwrap_or_default()
+            }
         }
+    }
+
+    /// Whether it was found as `Authorization: DPoP`.
+    pub(crate) fn is_dpop(&self) -> bool {
+        self.dpop
     }
 
     /// The token as a [`Credential`].
@@ -394,6 +410,11 @@ impl<'a> Extracted<'a> {
                 value: (*value).clone(),
                 start: *start,
                 len: token.len(),
+            },
+            Repr::Known { value, start } => OwnedToken::Value {
+                value: (*value).clone(),
+                start: *start,
+                len: value.len() - start,
             },
             Repr::Bytes { bytes, .. } => OwnedToken::Bytes((*bytes).clone()),
             Repr::Query(token) => OwnedToken::Text(token.clone().into_owned()),
@@ -444,8 +465,9 @@ impl fmt::Debug for OwnedToken {
 ///
 /// `known` is asked about the token of an `Authorization` header before its alphabet is
 /// scanned: a token it knows (byte for byte a token that passed validation) is well-formed
-/// already, so the scan, the longest step of a cached request, is skipped. Every other check
-/// runs whatever it answers.
+/// already, so the scan, the longest step of a cached request, is skipped, and so is the
+/// conversion to `&str` (until [`Extracted::token`] asks for it). Every other check runs
+/// whatever it answers.
 pub(crate) fn find<'a>(
     method: &Method,
     uri: &'a Uri,
@@ -526,20 +548,22 @@ fn authorization<'a>(
     if values.next().is_some() {
         return Err(ErrorKind::InvalidRequest.into());
     }
-    Ok(
-        parse_authorization(value.as_bytes(), dpop, known)?.map(|credential| {
-            let token = credential.token();
-            // The token is the tail of the value.
-            Extracted {
-                repr: Repr::Value {
-                    value,
-                    start: value.len() - token.len(),
-                    token,
-                },
-                dpop: matches!(credential, Credential::Dpop(_)),
-            }
-        }),
-    )
+    let Some((token, dpop)) = scan_authorization(value.as_bytes(), dpop, known)? else {
+        return Ok(None);
+    };
+    // The token is the tail of the value.
+    let repr = match token {
+        Scanned::Checked(token) => Repr::Value {
+            value,
+            start: value.len() - token.len(),
+            token,
+        },
+        Scanned::Known(token) => Repr::Known {
+            value,
+            start: value.len() - token.len(),
+        },
+    };
+    Ok(Some(Extracted { repr, dpop }))
 }
 
 fn custom_header<'a>(
@@ -716,19 +740,48 @@ fn form_layer_missing() {
 // The Authorization header
 // ---------------------------------------------------------------------------------------------
 
-/// Parses one `Authorization` field value.
-///
-/// This runs on every request over a value of about a kilobyte, so the token is checked in
-/// one branch-free pass (which the compiler vectorizes) instead of a `to_str` pass followed
-/// by a grammar pass.
-/// `Bearer <token>`, or with `dpop` also `DPoP <token>` (the same token68-like grammar).
-///
-/// `known`: see [`find`].
+/// Parses one `Authorization` field value: `Bearer <token>`, or with `dpop` also
+/// `DPoP <token>` (the same token68-like grammar). For callers without a `known`.
 fn parse_authorization<'v>(
     value: &'v [u8],
     dpop: bool,
     known: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Result<Option<Credential<'v>>, AuthError> {
+    let Some((token, is_dpop)) = scan_authorization(value, dpop, known)? else {
+        return Ok(None);
+    };
+    let token = match token {
+        Scanned::Checked(token) => token,
+        // Equal to a validated token, so ASCII: this cannot fail.
+        Scanned::Known(token) => {
+            std::str::from_utf8(token).map_err(|_| AuthError::new(ErrorKind::InvalidRequest))?
+        }
+    };
+    Ok(Some(match is_dpop {
+        true => Credential::Dpop(token),
+        false => Credential::Bearer(token),
+    }))
+}
+
+/// A token as read from `Authorization`.
+enum Scanned<'v> {
+    /// A b64token (so ASCII), as a `&str`.
+    Checked(&'v str),
+    /// What `known` recognized: byte for byte a token that passed validation, which is
+    /// proof enough that it is a b64token, so neither scanned nor converted.
+    Known(&'v [u8]),
+}
+
+/// Parses one `Authorization` field value into its token and whether the scheme is DPoP.
+///
+/// This runs on every request over a value of about a kilobyte, so the token is checked in
+/// one branch-free pass (which the compiler vectorizes) instead of a `to_str` pass followed
+/// by a grammar pass, and not at all when `known` recognizes it (see [`find`]).
+fn scan_authorization<'v>(
+    value: &'v [u8],
+    dpop: bool,
+    known: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<Option<(Scanned<'v>, bool)>, AuthError> {
     let invalid = || AuthError::new(ErrorKind::InvalidRequest);
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
@@ -748,15 +801,15 @@ fn parse_authorization<'v>(
     }
     let spaces = rest.iter().take_while(|&&b| b == b' ').count();
     let token = &rest[spaces..];
-    if !known(token) && !is_b64token(token) {
+    if known(token) {
+        return Ok(Some((Scanned::Known(token), is_dpop)));
+    }
+    if !is_b64token(token) {
         return Err(invalid());
     }
     // All bytes are ASCII by now, so this cannot fail; it is the safe way to a `&str`.
     std::str::from_utf8(token)
-        .map(|token| match is_dpop {
-            true => Some(Credential::Dpop(token)),
-            false => Some(Credential::Bearer(token)),
-        })
+        .map(|token| Some((Scanned::Checked(token), is_dpop)))
         .map_err(|_| invalid())
 }
 
@@ -784,6 +837,30 @@ fn has_access_token_param(query: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_token_is_not_scanned_yet_reads_the_same() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer  a.b.c"));
+        let (uri, extensions) = (Uri::from_static("/"), Extensions::new());
+        for known in [true, false] {
+            let found = find(
+                &Method::GET,
+                &uri,
+                &headers,
+                &extensions,
+                &TokenSources::default(),
+                &mut |token| known && token == b"a.b.c",
+            )
+            .expect("well-formed")
+            .expect("found");
+            assert_eq!(matches!(found.repr, Repr::Known { .. }), known);
+            assert!(!found.is_dpop());
+            assert_eq!(found.token(), "a.b.c");
+            assert_eq!(found.credential(), Credential::Bearer("a.b.c"));
+            assert_eq!(found.to_owned_token().as_str(), Some("a.b.c"));
+        }
+    }
 
     fn parse(value: &str) -> Result<Option<&str>, ErrorKind> {
         parse_authorization(value.as_bytes(), false, &mut |_| false)

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::error::{AuthError, ErrorKind};
-use crate::guard::credential::{self, Credential, OwnedToken};
+use crate::guard::credential::{self, Extracted, OwnedToken};
 use crate::guard::decision::conclude;
 use crate::guard::dpop::{DpopMode, PendingProof, Presented, check_binding};
 use crate::guard::future::{ResponseFuture, Validation};
@@ -98,18 +98,19 @@ where
                 verified_before.is_some()
             },
         );
-        // The lookup ends here: the remembered introspection answers, and the metric.
-        let mut cached = |token: &str| match verified_before.take() {
+        // The lookup ends here: the remembered introspection answers, and the metric. A hit
+        // never reads the token as a `&str`.
+        let mut cached = |found: &Extracted<'_>| match verified_before.take() {
             Some(claims) => {
                 metrics::token_cache(true);
                 Some(claims)
             }
-            None => self.validator.cached_after_miss(token),
+            None => self.validator.cached_after_miss(found.token()),
         };
         let dpop = self.settings.dpop.as_ref();
         let (judged, presented) = match found {
             // Only found when DPoP is allowed or required.
-            Ok(Some(found)) if matches!(found.credential(), Credential::Dpop(_)) => match dpop {
+            Ok(Some(found)) if found.is_dpop() => match dpop {
                 None => (Ok(None), Presented::Nothing),
                 Some(dpop) => {
                     let checked = dpop.check(
@@ -121,7 +122,7 @@ where
                     );
                     match checked {
                         Ok(proof) => {
-                            let cached = cached(found.token());
+                            let cached = cached(&found);
                             let token = found.to_owned_token();
                             return self.validate_bound(request, inner, token, cached, proof);
                         }
@@ -144,7 +145,7 @@ where
                     Presented::Nothing,
                 )
             }
-            Ok(Some(found)) => match cached(found.token()) {
+            Ok(Some(found)) => match cached(&found) {
                 // The fast path: a token verified before skips validation (no allocation, no
                 // await), not the decision.
                 Some(claims) => (Ok(Some(claims)), Presented::Bearer),

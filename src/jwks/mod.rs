@@ -63,31 +63,52 @@ pub(crate) struct Loaded {
     refresh_at: Instant,
     fresh_until: Instant,
     usable_until: Instant,
+    /// `refresh_at` and `usable_until` on the wall clock (since the Unix epoch), for
+    /// [`KeyStore::still_serves`]: a cached token's check reads the wall clock once, for its
+    /// `exp` and for its key alike.
+    wall_refresh_at: Duration,
+    wall_usable_until: Duration,
 }
 
 impl Loaded {
     fn new(keys: Arc<KeySet>, ttl: Duration, policy: &RefreshPolicy) -> Self {
-        let now = Instant::now();
+        let (now, wall) = (Instant::now(), unix_time());
         // Refresh somewhere in the last quarter of the lifetime, so that a fleet started
         // together does not refresh in lockstep and the set is renewed before it goes stale.
         let ahead = jitter(ttl / 4, 0.5);
+        let (refresh, usable) = (
+            ttl.saturating_sub(ahead + ttl / 8),
+            ttl.saturating_add(policy.max_stale),
+        );
         Self {
             keys,
-            refresh_at: later(now, ttl.saturating_sub(ahead + ttl / 8)),
+            refresh_at: later(now, refresh),
             fresh_until: later(now, ttl),
-            usable_until: later(now, ttl.saturating_add(policy.max_stale)),
+            usable_until: later(now, usable),
+            wall_refresh_at: wall.saturating_add(refresh.min(FAR_FUTURE)),
+            wall_usable_until: wall.saturating_add(usable.min(FAR_FUTURE)),
         }
     }
 
     fn never_expiring(keys: Arc<KeySet>) -> Self {
         let far = later(Instant::now(), FAR_FUTURE);
+        let wall_far = unix_time().saturating_add(FAR_FUTURE);
         Self {
             keys,
             refresh_at: far,
             fresh_until: far,
             usable_until: far,
+            wall_refresh_at: wall_far,
+            wall_usable_until: wall_far,
         }
     }
+}
+
+/// The wall clock: the time since the Unix epoch (zero before it).
+pub(crate) fn unix_time() -> Duration {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// What "never" is for deadlines: tokio's own far future (30 years), which any platform's
@@ -287,16 +308,19 @@ impl KeyStore {
     /// Whether `key` is in the current usable set: the check a cached token passes instead
     /// of a signature. Like [`Self::keys_for`], it starts a background refresh when one is due,
     /// so a service that only sees cached tokens still notices rotations.
-    pub(crate) fn still_serves(self: &Arc<Self>, key: &VerifyingKey) -> bool {
+    ///
+    /// `now` is the wall clock ([`unix_time`]) the caller read for the token's `exp`: the
+    /// set's deadlines were also set on the wall clock when it was loaded, so a cached token
+    /// costs one clock read.
+    pub(crate) fn still_serves(self: &Arc<Self>, key: &VerifyingKey, now: Duration) -> bool {
         let current = self.current.load();
         let Some(loaded) = current.as_ref() else {
             return false;
         };
-        let now = Instant::now();
-        if now >= loaded.usable_until {
+        if now >= loaded.wall_usable_until {
             return false;
         }
-        if now >= loaded.refresh_at && tokio::runtime::Handle::try_current().is_ok() {
+        if now >= loaded.wall_refresh_at && tokio::runtime::Handle::try_current().is_ok() {
             self.refresh_in_background();
         }
         loaded.keys.contains(key)
@@ -717,6 +741,7 @@ mod tests {
             let loaded = Loaded::new(Arc::clone(&keys), ttl, &policy);
             assert!(loaded.refresh_at <= loaded.fresh_until);
             assert!(loaded.fresh_until <= loaded.usable_until);
+            assert!(loaded.wall_refresh_at <= loaded.wall_usable_until);
         }
         for d in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::ZERO] {
             // A factor of exactly 1 (spread 0, or a random 0) is the edge: `Duration::MAX`

@@ -23,19 +23,34 @@
 //! `max_bytes / capacity`, so that one moka weight bounds both. Eviction is moka's (TinyLFU
 //! admission, LRU eviction), applied at each insertion so that the budget holds at all times.
 //!
-//! Entries are found by a 64-bit hash of the token (seeded at random), not by the token: moka
+//! A hit is answered from a small direct-mapped table in front of moka (the entry last found in
+//! each slot), which a hit only reads: moka's own read bookkeeping (its clock, per-entry access
+//! times, its read queue) writes to memory that every thread shares, and made two threads
+//! serve hits no faster than one. The front holds only entries moka holds: moka's eviction
+//! listener clears an entry's slot when moka drops it, so the budget above bounds both, and a
+//! hit in the front runs every check a hit in moka does. moka still sees some of the front's
+//! hits (one in [`Front::RECORD_EVERY`] per thread), so that its eviction keeps favouring the
+//! tokens that keep coming back. A token found in moka takes an empty slot at once, and a slot
+//! another token holds now and then ([`Front::REPLACE_EVERY`]).
+//!
+//! Entries are found by a 64-bit hash of the token's length and end, its signature (seeded at
+//! random; see [`TokenCache::key`]), not by the token: moka
 //! keeps the key of a removed entry until its table is next rebuilt, and 8 KiB tokens kept
 //! that way doubled the heap of a full cache. Entries carry no timer: moka's per-entry expiry
 //! costs a clock read and timer-wheel work on every hit, and the `exp` check above already
 //! refuses expired entries, which eviction then clears.
 
+use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use serde_json::{Map, Value};
 
+pub(crate) use crate::jwks::unix_time;
 use crate::jwks::{KeyStore, VerifyingKey};
 use crate::verify::claims::Claims;
 use crate::verify::rules;
@@ -52,6 +67,8 @@ pub(crate) enum Binding {
 }
 
 struct Entry<T> {
+    /// Its key in moka and its slot in the front.
+    hash: u64,
     /// Shared with `claims`, which read their JSON map from it if asked for it.
     token: Arc<str>,
     claims: Claims<T>,
@@ -65,7 +82,9 @@ type Store<T> = moka::sync::Cache<u64, Arc<Entry<T>>, foldhash::fast::RandomStat
 /// Verified tokens and their claims; owned by the validator's shared state.
 pub(crate) struct TokenCache<T> {
     entries: Store<T>,
-    /// Seeded at random, so that no one can make tokens collide on purpose.
+    /// What a hit reads first; shared with `entries`' eviction listener.
+    front: Arc<Front<T>>,
+    /// Seeded at random, so that no one can make tokens collide on purpose (see [`Self::key`]).
     hasher: foldhash::fast::RandomState,
     seen_once: SeenOnce,
     leeway: i64,
@@ -76,8 +95,13 @@ pub(crate) struct TokenCache<T> {
     least_weight: u32,
 }
 
-/// Hashes of tokens validated once, one per slot (direct-mapped; a collision only forgets).
-/// A false "seen" merely caches a token that has just passed full validation.
+/// Hashes of tokens validated once, in sets of [`SeenOnce::WAYS`] slots (a token's set is
+/// picked by its hash; a new hash takes an empty slot of it, or replaces one of the four
+/// once it is full; a collision only forgets). A false "seen" merely caches a token that has just passed full validation.
+///
+/// Sets rather than one slot per hash: with one slot, two tokens of the same slot that
+/// take turns each erased the other's mark, and were never cached (a third of 3 000 tokens
+/// taking turns, a tenth of 1 000).
 struct SeenOnce {
     slots: Box<[AtomicU64]>,
 }
@@ -87,24 +111,93 @@ impl SeenOnce {
     const MAX_SLOTS: u64 = 1 << 16;
 
     fn new(capacity: u64) -> Self {
-        let slots = capacity.clamp(1, Self::MAX_SLOTS).next_power_of_two();
+        let slots = capacity
+            .clamp(Self::WAYS as u64, Self::MAX_SLOTS)
+            .next_power_of_two();
         Self {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
+    /// Slots per set.
+    const WAYS: usize = 4;
+
     /// Whether the token of this hash was seen before; if not, remembers it.
     fn seen_before(&self, hash: u64) -> bool {
         // Never 0, which marks an empty slot.
         let hash = hash | 1;
-        // The low bits pick the slot: the slot count is a power of two.
-        let index = usize::try_from(hash).unwrap_or(usize::MAX) & (self.slots.len() - 1);
-        let slot = &self.slots[index];
-        if slot.load(Ordering::Relaxed) == hash {
+        // The low bits pick the set (the slot count is a power of two, at least `WAYS`
+        // once rounded: see `new`), the high bits the slot a new hash replaces.
+        let bits = usize::try_from(hash).unwrap_or(usize::MAX);
+        let first = bits & (self.slots.len() - 1) & !(Self::WAYS - 1);
+        let set = &self.slots[first..first + Self::WAYS];
+        if set.iter().any(|slot| slot.load(Ordering::Relaxed) == hash) {
             return true;
         }
+        // An empty slot of the set if there is one, else one picked by the hash.
+        let slot = set
+            .iter()
+            .find(|slot| slot.load(Ordering::Relaxed) == 0)
+            .unwrap_or(&set[usize::try_from(hash >> 62).unwrap_or(0) % Self::WAYS]);
         slot.store(hash, Ordering::Relaxed);
         false
+    }
+}
+
+/// Entries of `entries` recently found, one per slot, picked by the low bits of their hash (a
+/// collision only sends the next lookup to moka). Never holds an entry moka no longer holds,
+/// for longer than it takes to find out (see [`TokenCache::promote`]).
+struct Front<T> {
+    slots: Box<[ArcSwapOption<Entry<T>>]>,
+}
+
+impl<T> Front<T> {
+    /// Most slots: 128 KiB of pointers (as many as `SeenOnce` holds for the default capacity),
+    /// whatever the capacity.
+    const MAX_SLOTS: u64 = 1 << 14;
+    /// One hit in this many, per thread, is also a read in moka.
+    const RECORD_EVERY: u32 = 64;
+    /// A token found in moka takes a slot another entry holds once in this many times, per
+    /// thread: when more tokens take turns than there are slots, most lookups miss the front
+    /// anyway, and a write to a shared slot each time made them slower than moka alone.
+    const REPLACE_EVERY: u32 = 8;
+
+    fn new(capacity: u64) -> Self {
+        let slots = capacity.clamp(1, Self::MAX_SLOTS).next_power_of_two();
+        Self {
+            slots: (0..slots).map(|_| ArcSwapOption::empty()).collect(),
+        }
+    }
+
+    fn slot(&self, hash: u64) -> &ArcSwapOption<Entry<T>> {
+        // The slot count is a power of two.
+        let index = usize::try_from(hash).unwrap_or(usize::MAX) & (self.slots.len() - 1);
+        &self.slots[index]
+    }
+
+    /// Empties the slot of `entry`, if it still holds it.
+    fn forget(&self, entry: &Arc<Entry<T>>) {
+        let slot = self.slot(entry.hash);
+        let current = slot.load();
+        if current
+            .as_ref()
+            .is_some_and(|held| Arc::ptr_eq(held, entry))
+        {
+            slot.compare_and_swap(&current, None);
+        }
+    }
+
+    /// True once in `n` calls on this thread (`n` a power of two): a sample without a shared
+    /// counter or a random number.
+    fn one_in(n: u32) -> bool {
+        thread_local! {
+            static CALLS: Cell<u32> = const { Cell::new(0) };
+        }
+        CALLS.with(|calls| {
+            let count = calls.get().wrapping_add(1);
+            calls.set(count);
+            count & (n - 1) == 0
+        })
     }
 }
 
@@ -115,13 +208,18 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         let capacity = capacity.max(1);
         // A weight is a u32: keep `max_bytes / capacity` within one.
         let max_bytes = max_bytes.min(capacity.saturating_mul(u64::from(u32::MAX)));
+        let front = Arc::new(Front::new(capacity));
+        let evicted = Arc::clone(&front);
         Self {
             entries: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|_, entry: &Arc<Entry<T>>| entry.weight)
+                // Whatever moka drops (evicted, replaced, invalidated) leaves the front too.
+                .eviction_listener(move |_, entry: Arc<Entry<T>>, _| evicted.forget(&entry))
                 .build_with_hasher(foldhash::fast::RandomState::default()),
-            // foldhash rather than SipHash: hashing a ~1 KB token is most of a hit's cost,
-            // and the random seed keeps hash flooding impractical.
+            front,
+            // foldhash rather than SipHash: hashing is on every request, and the random seed
+            // keeps hash flooding impractical.
             hasher: foldhash::fast::RandomState::default(),
             seen_once: SeenOnce::new(capacity),
             leeway,
@@ -130,30 +228,76 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         }
     }
 
-    /// The claims of `token` if it was verified before and every rule above still holds.
-    pub(crate) fn get(&self, token: &[u8], now: i64) -> Option<Claims<T>> {
-        let hash = self.hasher.hash_one(token);
-        let entry = self
-            .entries
-            .get(&hash)
-            .filter(|e| e.token.as_bytes() == token)?;
-        let still_valid = rules::check_times(entry.claims.registered(), now, self.leeway).is_ok()
+    /// The claims of `token` if it was verified before and every rule above still holds at
+    /// `now`, the wall clock ([`unix_time`]): read once, for the token's times and its key's.
+    pub(crate) fn get(&self, token: &[u8], now: Duration) -> Option<Claims<T>> {
+        let hash = self.key(token);
+        let slot = self.front.slot(hash);
+        let front = slot.load();
+        let from_moka;
+        let entry = match front.as_ref() {
+            Some(entry) if entry.hash == hash && entry.token.as_bytes() == token => {
+                if Front::<T>::one_in(Front::<T>::RECORD_EVERY) {
+                    self.entries.get(&hash);
+                }
+                entry
+            }
+            _ => {
+                from_moka = self
+                    .entries
+                    .get(&hash)
+                    .filter(|e| e.token.as_bytes() == token)?;
+                if front.is_none() || Front::<T>::one_in(Front::<T>::REPLACE_EVERY) {
+                    self.promote(slot, &from_moka);
+                }
+                &from_moka
+            }
+        };
+        let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let still_valid = rules::check_times(entry.claims.registered(), seconds, self.leeway)
+            .is_ok()
             && match &entry.binding {
                 Binding::Secret => true,
-                Binding::Published { store, key } => store.still_serves(key),
+                Binding::Published { store, key } => store.still_serves(key, now),
             };
         if still_valid {
             Some(entry.claims.clone())
         } else {
             self.entries.invalidate(&hash);
+            self.front.forget(entry);
             None
+        }
+    }
+
+    /// The key of `token` in moka and in the front: a seeded hash of its length and its last
+    /// [`Self::KEYED_BYTES`] bytes, not of all of it (hashing a kilobyte was the largest cost
+    /// of a hit). In a compact JWS, they are the signature or MAC (43 characters at least,
+    /// 342 for RS256): two tokens that passed validation share them only if one signature
+    /// is valid for two payloads. Lookups compare the whole token, so a shared key can only
+    /// make two tokens take turns in one entry, never answer one for the other.
+    fn key(&self, token: &[u8]) -> u64 {
+        let tail = &token[token.len().saturating_sub(Self::KEYED_BYTES)..];
+        self.hasher.hash_one((token.len(), tail))
+    }
+
+    /// How much of a token's end [`Self::key`] hashes.
+    const KEYED_BYTES: usize = 64;
+
+    /// Puts an entry just found in moka into its front slot. Should moka have dropped it
+    /// meanwhile (its listener then found the slot not yet holding it), it is taken out again:
+    /// moka's removal precedes its listener, so either the listener sees the entry in the slot
+    /// or this check sees it gone from moka.
+    fn promote(&self, slot: &ArcSwapOption<Entry<T>>, entry: &Arc<Entry<T>>) {
+        slot.store(Some(Arc::clone(entry)));
+        if !self.entries.contains_key(&entry.hash) {
+            self.front.forget(entry);
         }
     }
 
     /// Remembers a token that has just passed full validation, if it is its second time.
     pub(crate) fn insert(&self, token: &str, claims: &Claims<T>, binding: Binding) {
         // By its bytes, as `get` looks it up.
-        let hash = self.hasher.hash_one(token.as_bytes());
+        let hash = self.key(token.as_bytes());
         if !self.seen_once.seen_before(hash) {
             return;
         }
@@ -163,6 +307,7 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
         };
         let token: Arc<str> = token.into();
         let entry = Entry {
+            hash,
             claims: claims.without_json(Arc::clone(&token)),
             token,
             binding,
@@ -184,6 +329,24 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
+    }
+
+    /// How many entries the front holds, and whether moka holds every one of them.
+    #[cfg(test)]
+    pub(crate) fn front_held_by_moka(&self) -> (usize, bool) {
+        self.entries.run_pending_tasks();
+        let held: Vec<_> = self
+            .front
+            .slots
+            .iter()
+            .filter_map(|s| s.load_full())
+            .collect();
+        let all = held.iter().all(|e| {
+            self.entries
+                .get(&e.hash)
+                .is_some_and(|in_moka| Arc::ptr_eq(&in_moka, e))
+        });
+        (held.len(), all)
     }
 
     #[cfg(test)]
@@ -429,6 +592,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tokens_taking_turns_are_cached_on_their_second_validation() {
+        // A cache of the default capacity; 4 000 clients, far fewer than it holds, each
+        // validated twice in turn. With one mark per slot, a tenth to a third of them erased
+        // each other's first mark and were never cached.
+        let validator = Validator::builder()
+            .issuer(
+                Issuer::new("https://idp")
+                    .audience("api")
+                    .hmac_secret(SECRET),
+            )
+            .build()
+            .expect("valid configuration");
+        for (round, k) in [1_000u64, 3_000].into_iter().enumerate() {
+            let base = (round as u64 + 1) * 10_000;
+            let tokens: Vec<String> = (0..k).map(|jti| token(now() + 600, base + jti)).collect();
+            for token in tokens.iter().chain(&tokens) {
+                validator.validate(token).await.expect("valid");
+            }
+            let hits = tokens
+                .iter()
+                .filter(|t| validator.cached(t).is_some())
+                .count();
+            assert!(hits as u64 * 100 >= k * 99, "{hits} of {k} cached");
+        }
+    }
+
+    #[tokio::test]
     async fn an_entry_weighs_at_least_its_share_of_the_budget() {
         let validator = Validator::builder()
             .issuer(
@@ -572,6 +762,13 @@ mod tests {
         }
         assert!(cache.len() <= 50, "{} entries", cache.len());
         assert!(cache.len() > 0, "tokens seen again are cached");
+        // Hits on every token still cached fill the front; what moka evicted left it.
+        for token in &tokens {
+            validator.validate(token).await.expect("valid");
+        }
+        let (in_front, all_in_moka) = cache.front_held_by_moka();
+        assert!(in_front > 0, "hits go through the front");
+        assert!(all_in_moka, "the front holds nothing moka dropped");
 
         let again = token(now() + 600, 1);
         let no_bytes = Validator::builder()

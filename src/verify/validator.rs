@@ -631,7 +631,8 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// JWS that passed validation are in it, so a hit is also proof that `token` is
     /// well-formed.
     pub(crate) fn verified_before(&self, token: &[u8]) -> Option<Claims<T>> {
-        self.shared.cache.as_ref()?.get(token, now())
+        let cache = self.shared.cache.as_ref()?;
+        cache.get(token, crate::verify::cache::unix_time())
     }
 
     /// The rest of [`Self::cached`] for a token [`Self::verified_before`] did not know: the
