@@ -164,7 +164,9 @@ pub fn claims_json(
     fn keep(name: &str) -> bool {
         crate::verify::rules::is_read_by_the_rules(name) || name == "roles"
     }
-    let whole = serde_json::from_slice::<StrictObject>(json).ok().map(|o| o.0);
+    let whole = serde_json::from_slice::<StrictObject>(json)
+        .ok()
+        .map(|o| o.0);
     let selected = selected_members(json, keep).ok().map(|m| m.to_map());
     (whole, selected, keep)
 }

@@ -703,7 +703,10 @@ mod tests {
         let json = validator(100);
         let fresh = json.validate(&token).await.expect("valid");
         let fresh_typed = typed.validate(&token).await.expect("valid");
-        assert!(!fresh.holds_json(), "validation judges without building the map");
+        assert!(
+            !fresh.holds_json(),
+            "validation judges without building the map"
+        );
         assert!(!fresh_typed.holds_json());
         json.validate(&token).await.expect("valid");
         typed.validate(&token).await.expect("valid");

@@ -446,7 +446,9 @@ mod tests {
             b"",
         ];
         for input in inputs {
-            let whole = serde_json::from_slice::<StrictObject>(input).ok().map(|o| o.0);
+            let whole = serde_json::from_slice::<StrictObject>(input)
+                .ok()
+                .map(|o| o.0);
             let selected = selected_members(input, keep).ok().map(|m| m.to_map());
             let expected = whole.map(|mut map| {
                 map.retain(|name, _| keep(name));
@@ -455,7 +457,10 @@ mod tests {
             assert_eq!(selected, expected, "{}", String::from_utf8_lossy(input));
         }
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
-        assert!(selected_members(deep.as_bytes(), keep).is_err(), "depth is bounded");
+        assert!(
+            selected_members(deep.as_bytes(), keep).is_err(),
+            "depth is bounded"
+        );
         let wide: String = (0..3000).map(|i| format!("\"m{i}\":{i},")).collect();
         assert!(selected_members(format!("{{{wide}\"m9\":0}}").as_bytes(), keep).is_err());
         assert!(selected_members(format!("{{{wide}\"m\":0}}").as_bytes(), keep).is_ok());

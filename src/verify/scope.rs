@@ -486,11 +486,25 @@ mod tests {
         for held in ["a", "b", "orders:read", "orders:write"] {
             assert!(granted.contains(held), "{held}");
         }
-        for absent in ["", " ", "0", "aa", "b ", "c", "orders", "orders:", "orders:reads", "z"] {
+        for absent in [
+            "",
+            " ",
+            "0",
+            "aa",
+            "b ",
+            "c",
+            "orders",
+            "orders:",
+            "orders:reads",
+            "z",
+        ] {
             assert!(!granted.contains(absent), "{absent:?}");
         }
         let none = Scopes::from_iter(["", "  "]);
-        assert!(none.is_empty() && none.len() == 0 && !none.contains(""));
+        assert_eq!(
+            (none.is_empty(), none.len(), none.contains("")),
+            (true, 0, false)
+        );
         assert_eq!(none, Scopes::default());
     }
 
@@ -719,7 +733,10 @@ mod tests {
         assert!(collect_claim(ClaimRef::Json(&string), &mut out));
         assert_eq!(out, ["a", "b", "c d"]);
         for bad in [serde_json::json!(5), serde_json::json!(["a", 1])] {
-            assert!(!collect_claim(ClaimRef::Json(&bad), &mut Vec::new()), "{bad}");
+            assert!(
+                !collect_claim(ClaimRef::Json(&bad), &mut Vec::new()),
+                "{bad}"
+            );
         }
     }
 }

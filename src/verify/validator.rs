@@ -242,10 +242,8 @@ impl<T> ValidatorBuilder<T> {
             }
         }
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
-        let configured_roots = configured_roots(
-            &self.scope_claims,
-            issuers.values().chain(&templates),
-        );
+        let configured_roots =
+            configured_roots(&self.scope_claims, issuers.values().chain(&templates));
         metrics::describe();
         Ok(Validator {
             shared: Arc::new(Shared {
@@ -316,7 +314,10 @@ fn configured_roots<'a>(
     };
     scope_claims.iter().for_each(|claim| add(claim.path()));
     for issuer in issuers {
-        issuer.scope_claims.iter().for_each(|claim| add(claim.path()));
+        issuer
+            .scope_claims
+            .iter()
+            .for_each(|claim| add(claim.path()));
         issuer.required_claims.iter().for_each(|p| add(p.path()));
     }
     roots
@@ -988,18 +989,52 @@ mod tests {
             .expect("valid configuration");
         let soon = now() + 600;
         let options: [(&str, Vec<Value>); 12] = [
-            ("exp", vec![json!(soon), json!("x"), json!(-1), json!(now() - 999), Value::Null]),
-            ("aud", vec![json!("api"), json!(["x", "api"]), json!(5), Value::Null]),
-            ("client_id", vec![json!("c1"), json!("c2"), json!(3), Value::Null]),
+            (
+                "exp",
+                vec![
+                    json!(soon),
+                    json!("x"),
+                    json!(-1),
+                    json!(now() - 999),
+                    Value::Null,
+                ],
+            ),
+            (
+                "aud",
+                vec![json!("api"), json!(["x", "api"]), json!(5), Value::Null],
+            ),
+            (
+                "client_id",
+                vec![json!("c1"), json!("c2"), json!(3), Value::Null],
+            ),
             ("azp", vec![json!("c2"), Value::Null]),
             ("cid", vec![json!("c1"), Value::Null]),
             ("appid", vec![json!("c1"), Value::Null]),
             ("tid", vec![json!("t1"), json!("t2"), Value::Null]),
-            ("scope", vec![json!("read write"), json!(["a"]), json!(7), Value::Null]),
-            ("realm_access", vec![json!({"roles": ["svc"]}), json!({"roles": "x"}), Value::Null]),
-            ("roles_claim", vec![json!(["r1", "r2"]), json!("r3"), Value::Null]),
-            ("perm", vec![json!({"p1": 1, "p2": [2]}), json!(["p3"]), Value::Null]),
-            ("cnf", vec![json!({"jkt": "thumb"}), json!({"jkt": 1}), Value::Null]),
+            (
+                "scope",
+                vec![json!("read write"), json!(["a"]), json!(7), Value::Null],
+            ),
+            (
+                "realm_access",
+                vec![
+                    json!({"roles": ["svc"]}),
+                    json!({"roles": "x"}),
+                    Value::Null,
+                ],
+            ),
+            (
+                "roles_claim",
+                vec![json!(["r1", "r2"]), json!("r3"), Value::Null],
+            ),
+            (
+                "perm",
+                vec![json!({"p1": 1, "p2": [2]}), json!(["p3"]), Value::Null],
+            ),
+            (
+                "cnf",
+                vec![json!({"jkt": "thumb"}), json!({"jkt": 1}), Value::Null],
+            ),
         ];
         let fixed = json!({"sub": "s", "iat": now(), "jti": "j",
             "unrelated": [1, {"k": 2}], "scp": ["x"]});
@@ -1048,7 +1083,10 @@ mod tests {
             }
         }
         // The matrix reaches both outcomes on both issuers.
-        assert!(admitted > 50 && admitted < judged / 4, "{admitted} of {judged}");
+        assert!(
+            admitted > 50 && admitted < judged / 4,
+            "{admitted} of {judged}"
+        );
     }
 
     #[test]
