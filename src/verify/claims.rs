@@ -138,14 +138,16 @@ impl<T: DeserializeOwned + 'static> Claims<T> {
     ) -> Result<Self, serde_json::Error> {
         let extra = typed_extra(|| T::deserialize(&json))?;
         let bound_jkt = bound_jkt(&json);
-        Ok(Self::assemble(
-            registered,
-            scopes,
-            bound_jkt,
-            OnceLock::from(json),
-            Source::Nothing,
-            extra,
-        ))
+        Ok(Self {
+            inner: Arc::new(Inner {
+                registered,
+                scopes,
+                bound_jkt,
+                json: OnceLock::from(json),
+                source: Source::Nothing,
+                extra,
+            }),
+        })
     }
 
     /// Claims of a verified JWS, judged on the members the rules read (see
@@ -160,14 +162,16 @@ impl<T: DeserializeOwned + 'static> Claims<T> {
         payload: Vec<u8>,
     ) -> Result<Self, serde_json::Error> {
         let extra = typed_extra(|| serde_json::from_slice(&payload))?;
-        Ok(Self::assemble(
-            registered,
-            scopes,
-            bound_jkt,
-            OnceLock::new(),
-            Source::Payload(payload),
-            extra,
-        ))
+        Ok(Self {
+            inner: Arc::new(Inner {
+                registered,
+                scopes,
+                bound_jkt,
+                json: OnceLock::new(),
+                source: Source::Payload(payload),
+                extra,
+            }),
+        })
     }
 }
 
@@ -189,27 +193,7 @@ pub(crate) fn bound_jkt(claims: &dyn ClaimSource) -> Option<Box<str>> {
     }
 }
 
-impl<T> Claims<T> {
-    fn assemble(
-        registered: Registered,
-        scopes: Scopes,
-        bound_jkt: Option<Box<str>>,
-        json: OnceLock<JsonClaims>,
-        source: Source,
-        extra: Option<Arc<T>>,
-    ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                registered,
-                scopes,
-                bound_jkt,
-                json,
-                source,
-                extra,
-            }),
-        }
-    }
-}
+impl<T> Claims<T> {}
 
 impl<T> Claims<T> {
     /// Whether the JSON map is held now (not to be read again from the token).
@@ -222,14 +206,16 @@ impl<T> Claims<T> {
     /// read again from `token` (the JWS they were validated from) if ever asked for.
     pub(crate) fn without_json(&self, token: Arc<str>) -> Self {
         let inner = &*self.inner;
-        Self::assemble(
-            inner.registered.clone(),
-            inner.scopes.clone(),
-            inner.bound_jkt.clone(),
-            OnceLock::new(),
-            Source::Token(token),
-            inner.extra.clone(),
-        )
+        Self {
+            inner: Arc::new(Inner {
+                registered: inner.registered.clone(),
+                scopes: inner.scopes.clone(),
+                bound_jkt: inner.bound_jkt.clone(),
+                json: OnceLock::new(),
+                source: Source::Token(token),
+                extra: inner.extra.clone(),
+            }),
+        }
     }
 }
 
