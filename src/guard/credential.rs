@@ -110,7 +110,7 @@ pub fn extract_parts<'a>(
     if values.next().is_some() {
         return Err(ErrorKind::InvalidRequest.into());
     }
-    parse_authorization(value.as_bytes(), false, &mut |_| false)
+    parse_authorization(value.as_bytes(), false)
 }
 
 /// Finds the bearer token of a request in the `Authorization` header and in `sources`, as a
@@ -741,21 +741,16 @@ fn form_layer_missing() {
 // ---------------------------------------------------------------------------------------------
 
 /// Parses one `Authorization` field value: `Bearer <token>`, or with `dpop` also
-/// `DPoP <token>` (the same token68-like grammar). For callers without a `known`.
-fn parse_authorization<'v>(
-    value: &'v [u8],
-    dpop: bool,
-    known: &mut dyn FnMut(&[u8]) -> bool,
-) -> Result<Option<Credential<'v>>, AuthError> {
-    let Some((token, is_dpop)) = scan_authorization(value, dpop, known)? else {
+/// `DPoP <token>` (the same token68-like grammar), with no cache to ask: every token is
+/// scanned.
+fn parse_authorization(value: &[u8], dpop: bool) -> Result<Option<Credential<'_>>, AuthError> {
+    let Some((token, is_dpop)) = scan_authorization(value, dpop, &mut |_| false)? else {
         return Ok(None);
     };
     let token = match token {
         Scanned::Checked(token) => token,
-        // Equal to a validated token, so ASCII: this cannot fail.
-        Scanned::Known(token) => {
-            std::str::from_utf8(token).map_err(|_| AuthError::new(ErrorKind::InvalidRequest))?
-        }
+        // Nothing is known without a cache: never taken.
+        Scanned::Known(_) => return Err(ErrorKind::InvalidRequest.into()),
     };
     Ok(Some(match is_dpop {
         true => Credential::Dpop(token),
@@ -863,7 +858,7 @@ mod tests {
     }
 
     fn parse(value: &str) -> Result<Option<&str>, ErrorKind> {
-        parse_authorization(value.as_bytes(), false, &mut |_| false)
+        parse_authorization(value.as_bytes(), false)
             .map(|c| c.map(|c| c.token()))
             .map_err(|e| e.kind())
     }
@@ -873,15 +868,13 @@ mod tests {
         for scheme in ["DPoP", "dpop", "DPOP"] {
             let value = format!("{scheme} a.b.c");
             assert_eq!(parse(&value), Ok(None), "another scheme when off");
-            let found = parse_authorization(value.as_bytes(), true, &mut |_| false).unwrap();
+            let found = parse_authorization(value.as_bytes(), true).unwrap();
             assert_eq!(found, Some(Credential::Dpop("a.b.c")));
         }
-        let bearer = parse_authorization(b"Bearer a.b.c", true, &mut |_| false).unwrap();
+        let bearer = parse_authorization(b"Bearer a.b.c", true).unwrap();
         assert_eq!(bearer, Some(Credential::Bearer("a.b.c")));
         assert_eq!(
-            parse_authorization(b"DPoP a b", true, &mut |_| false)
-                .unwrap_err()
-                .kind(),
+            parse_authorization(b"DPoP a b", true).unwrap_err().kind(),
             ErrorKind::InvalidRequest
         );
         assert_eq!(
@@ -933,7 +926,7 @@ mod tests {
     #[test]
     fn a_header_that_is_not_visible_ascii_is_invalid_whatever_its_scheme() {
         assert_eq!(
-            parse_authorization(b"Basic \xff\xfe", false, &mut |_| false)
+            parse_authorization(b"Basic \xff\xfe", false)
                 .map(|c| c.is_some())
                 .map_err(|e| e.kind()),
             Err(ErrorKind::InvalidRequest)

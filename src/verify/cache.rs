@@ -50,7 +50,6 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use serde_json::{Map, Value};
 
-pub(crate) use crate::jwks::unix_time;
 use crate::jwks::{KeyStore, VerifyingKey};
 use crate::verify::claims::Claims;
 use crate::verify::rules;
@@ -229,7 +228,8 @@ impl<T: Send + Sync + 'static> TokenCache<T> {
     }
 
     /// The claims of `token` if it was verified before and every rule above still holds at
-    /// `now`, the wall clock ([`unix_time`]): read once, for the token's times and its key's.
+    /// `now`, the wall clock ([`unix_time`](crate::jwks::unix_time)): read once, for the
+    /// token's times and its key's.
     pub(crate) fn get(&self, token: &[u8], now: Duration) -> Option<Claims<T>> {
         let hash = self.key(token);
         let slot = self.front.slot(hash);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,7 +18,7 @@ use crate::defaults;
 use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::jwks::fetch::Fetcher;
 use crate::jwks::key::{AlgSet, parse_alg};
-use crate::jwks::{KeyStatus, Readiness, RefreshPolicy};
+use crate::jwks::{KeyStatus, Readiness, RefreshPolicy, unix_time};
 use crate::metrics;
 use crate::verify::cache::{Binding, TokenCache};
 use crate::verify::claim_path::ClaimPath;
@@ -633,7 +633,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Validator<T> {
     /// well-formed.
     pub(crate) fn verified_before(&self, token: &[u8]) -> Option<Claims<T>> {
         let cache = self.shared.cache.as_ref()?;
-        cache.get(token, crate::verify::cache::unix_time())
+        cache.get(token, unix_time())
     }
 
     /// The rest of [`Self::cached`] for a token [`Self::verified_before`] did not know: the
@@ -948,10 +948,9 @@ fn json_object<'de, D: Deserialize<'de>>(bytes: &'de [u8]) -> Result<D, ErrorKin
     serde_json::from_slice(bytes).map_err(|_| ErrorKind::Malformed)
 }
 
+/// The wall clock in whole seconds since the Unix epoch, as the claim rules count time.
 pub(crate) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(unix_time().as_secs()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
